@@ -1,0 +1,2 @@
+"""Backends start the function's processes: `process` (a child in the sandbox
+namespace) now, `docker` later."""

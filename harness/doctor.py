@@ -1,0 +1,156 @@
+"""`enirace doctor`: what the harness needs, what it found, and how to fix the rest."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from harness.lab.addressing import DEFAULT_POOL
+
+CAP_NET_ADMIN = 12
+CAP_SYS_ADMIN = 21
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    found: str
+    fix: str = ""
+    required: bool = True
+
+
+def effective_caps() -> int:
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("CapEff:"):
+                return int(line.split()[1], 16)
+    return 0
+
+
+def has_privileges() -> bool:
+    caps = effective_caps()
+    return bool(caps & (1 << CAP_NET_ADMIN)) and bool(caps & (1 << CAP_SYS_ADMIN))
+
+
+PRIVILEGE_FIX = ("run as root (sudo .venv/bin/enirace ...) or in the privileged compose "
+                 "service; network namespaces need CAP_NET_ADMIN and CAP_SYS_ADMIN")
+
+
+def check_privileges() -> Check:
+    ok = has_privileges()
+    who = "root" if os.geteuid() == 0 else f"uid {os.geteuid()}"
+    return Check("privileges", ok, f"{who}, CAP_NET_ADMIN+CAP_SYS_ADMIN {'present' if ok else 'missing'}",
+                 PRIVILEGE_FIX)
+
+
+def check_iproute2() -> Check:
+    ip = shutil.which("ip")
+    if not ip:
+        return Check("iproute2", False, "no `ip` command", "apt-get install -y iproute2")
+    out = subprocess.run([ip, "-V"], capture_output=True, text=True).stdout.strip()
+    return Check("iproute2", True, out or ip)
+
+
+def check_module(module: str, package: str) -> Check:
+    try:
+        mod = importlib.import_module(module)
+    except Exception as exc:
+        return Check(package, False, f"import {module} failed: {exc}",
+                     "pip install -e . (inside the project's venv)")
+    version = getattr(mod, "__version__", "") or _dist_version(package)
+    return Check(package, True, f"{package} {version}".strip())
+
+
+def _dist_version(package: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def check_pool() -> Check:
+    from harness.errors import PoolError
+    from harness.lab.addressing import check_pool, parse_pool
+
+    try:
+        check_pool(parse_pool(DEFAULT_POOL))
+    except PoolError as exc:
+        return Check("address pool", False, str(exc), "set lab.pool to a range no host route uses")
+    except Exception as exc:
+        return Check("address pool", False, f"cannot read host routes: {exc}", PRIVILEGE_FIX)
+    return Check("address pool", True, f"{DEFAULT_POOL} is free on this host")
+
+
+def check_lab() -> Check:
+    """Build and tear down a real lab: the one check that proves the kernel side works."""
+    if not has_privileges():
+        return Check("lab (netns, veth, bridge)", False, "skipped: no privileges", PRIVILEGE_FIX)
+    from harness.lab import addressing
+    from harness.lab.topology import Lab
+    from harness.ownership import Run
+
+    try:
+        with Run.register("doctor") as run:
+            lease = addressing.acquire(addressing.parse_pool(DEFAULT_POOL))
+            lab = Lab(run, lease.subnet)
+            try:
+                lab.up()
+                lab.attach_eni()
+                state = lab.sandbox_state()
+            finally:
+                lab.down()
+                lease.release()
+        return Check("lab (netns, veth, bridge)", True,
+                     f"built and removed a lab; ENI {state['links'][0]['addresses'][0]}")
+    except Exception as exc:
+        return Check("lab (netns, veth, bridge)", False, f"{type(exc).__name__}: {exc}",
+                     "needs a kernel with veth and bridge support (modprobe veth bridge)")
+
+
+def check_dotnet() -> Check:
+    try:
+        from harness import dotnet
+    except ImportError:
+        return Check(".NET 8 runtime", False, "not supported by this build", required=False)
+    rt = dotnet.locate_runtime()
+    if rt is None:
+        return Check(".NET 8 runtime", False, "not found", dotnet.runtime_fix_hint(), required=False)
+    return Check(".NET 8 runtime", True, dotnet.describe_runtime(rt), required=False)
+
+
+def check_dotnet_compiler() -> Check:
+    try:
+        from harness import dotnet
+    except ImportError:
+        return Check("C# compiler", False, "not supported by this build", required=False)
+    comp = dotnet.locate_compiler()
+    if comp is None:
+        return Check("C# compiler", False, "not found", dotnet.compiler_fix_hint(), required=False)
+    return Check("C# compiler", True, str(comp), required=False)
+
+
+def check_docker() -> Check:
+    client = shutil.which("docker")
+    if not client:
+        return Check("docker", False, "no docker client", "apt-get install -y docker.io", required=False)
+    proc = subprocess.run([client, "info", "--format", "{{.ServerVersion}}"], capture_output=True,
+                          text=True, timeout=10)
+    if proc.returncode != 0:
+        return Check("docker", False, "client present, engine not reachable",
+                     "start the engine: dockerd >/var/log/dockerd.log 2>&1 &", required=False)
+    return Check("docker", True, f"engine {proc.stdout.strip()}", required=False)
+
+
+def run_checks() -> list[Check]:
+    checks = [check_privileges(), check_iproute2()]
+    for module, package in (("pyroute2", "pyroute2"), ("dnslib", "dnslib"),
+                            ("awslambdaric", "awslambdaric"), ("requests", "requests")):
+        checks.append(check_module(module, package))
+    checks += [check_pool(), check_lab(), check_dotnet(), check_dotnet_compiler(), check_docker()]
+    return checks

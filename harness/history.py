@@ -1,0 +1,84 @@
+"""The trial's single history: lifecycle, fault, invocation and log events on one
+monotonic clock, streamed to history.jsonl as they happen (Jepsen-style)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+Event = dict[str, Any]
+Listener = Callable[[Event], None]
+
+# Function output goes to function.log in full; the history keeps a bounded tail so
+# a function that floods stdout cannot grow the harness's memory.
+MAX_LOG_EVENTS = 400
+
+
+class History:
+    def __init__(self, path: Path | None = None) -> None:
+        self.t0_ns = time.monotonic_ns()
+        self.events: list[Event] = []
+        self._listeners: list[Listener] = []
+        self._lock = threading.RLock()
+        self._file: TextIO | None = path.open("w", encoding="utf-8") if path else None
+        self._log_events = 0
+        self.dropped_log_lines = 0
+
+    def now_ms(self) -> float:
+        return (time.monotonic_ns() - self.t0_ns) / 1e6
+
+    def ms_at(self, mono_ns: int) -> float:
+        return (mono_ns - self.t0_ns) / 1e6
+
+    def mono_ns_at(self, t_ms: float) -> int:
+        return self.t0_ns + int(t_ms * 1e6)
+
+    def record(self, kind: str, t_ms: float | None = None, **fields: Any) -> Event:
+        with self._lock:
+            event: Event = {"t_ms": round(self.now_ms() if t_ms is None else t_ms, 3), "kind": kind}
+            event.update(fields)
+            self.events.append(event)
+            if self._file:
+                self._file.write(json.dumps(event, default=str) + "\n")
+                self._file.flush()
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(event)
+        return event
+
+    def log(self, source: str, line: str) -> None:
+        """A line of function output; beyond MAX_LOG_EVENTS only a count is kept."""
+        with self._lock:
+            if self._log_events >= MAX_LOG_EVENTS:
+                self.dropped_log_lines += 1
+                return
+            self._log_events += 1
+        self.record("log", source=source, line=line[:2000])
+
+    def subscribe(self, listener: Listener, replay: bool = True) -> None:
+        """Deliver every future event to `listener`; with replay, past ones first."""
+        with self._lock:
+            # Replaying under the lock keeps past events ahead of any new one.
+            if replay:
+                for event in self.events:
+                    listener(event)
+            self._listeners.append(listener)
+
+    def of_kind(self, *kinds: str) -> list[Event]:
+        with self._lock:
+            return [e for e in self.events if e["kind"] in kinds]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file:
+                self._file.close()
+                self._file = None
+
+
+def load(path: Path) -> list[Event]:
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]

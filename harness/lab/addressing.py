@@ -1,0 +1,131 @@
+"""Lab addresses: a pool (198.18.0.0/15 by default), one /24 per trial.
+
+Leases are flock'd files, so parallel runs never share a /24 and a crashed run's
+leases free themselves when the kernel drops its locks.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import os
+import random
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+
+from harness.errors import PoolError
+from harness.ownership import STATE_DIR
+
+DEFAULT_POOL = "198.18.0.0/15"
+
+
+@dataclass(frozen=True)
+class Subnet:
+    """One trial's /24 and the fixed roles inside it."""
+
+    network: IPv4Network
+
+    def _host(self, n: int) -> IPv4Address:
+        return self.network.network_address + n
+
+    @property
+    def gateway(self) -> IPv4Address:
+        return self._host(1)
+
+    @property
+    def resolver(self) -> IPv4Address:
+        # AmazonProvidedDNS lives at the VPC base + 2.
+        return self._host(2)
+
+    @property
+    def service(self) -> IPv4Address:
+        return self._host(10)
+
+    def eni(self, slot: int) -> IPv4Address:
+        """ENI A is slot 0, B slot 1, ... (swaps to a new IP take the next slot)."""
+        return self._host(100 + slot)
+
+    @property
+    def prefixlen(self) -> int:
+        return self.network.prefixlen
+
+
+def parse_pool(text: str) -> IPv4Network:
+    try:
+        pool = ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        raise PoolError(f"lab.pool: {text!r} is not a network ({exc}); use e.g. {DEFAULT_POOL}") from None
+    if not isinstance(pool, IPv4Network):
+        raise PoolError(f"lab.pool: {text} is IPv6; the lab needs an IPv4 pool such as {DEFAULT_POOL}")
+    if pool.prefixlen > 24:
+        raise PoolError(f"lab.pool: {text} is smaller than a /24; each trial needs a whole /24")
+    return pool
+
+
+def overlapping(pool: IPv4Network, routes: list[IPv4Network]) -> list[IPv4Network]:
+    """Host routes that overlap the pool. The default route (/0) overlaps everything
+    and says nothing about address ownership, so it is ignored."""
+    return [r for r in routes if r.prefixlen > 0 and r.overlaps(pool)]
+
+
+def host_routes() -> list[IPv4Network]:
+    """Destinations of every IPv4 route and address in the host namespace (read only)."""
+    from pyroute2 import IPRoute
+
+    found: set[IPv4Network] = set()
+    with IPRoute() as ipr:
+        for route in ipr.get_routes(family=2, table=0):
+            dst = route.get("RTA_DST") or "0.0.0.0"
+            found.add(IPv4Network(f"{dst}/{route['dst_len']}", strict=False))
+        for addr in ipr.get_addr(family=2):
+            found.add(IPv4Network(f"{addr.get('IFA_ADDRESS')}/{addr['prefixlen']}", strict=False))
+    return sorted(found)
+
+
+def check_pool(pool: IPv4Network, routes: list[IPv4Network] | None = None) -> None:
+    clash = overlapping(pool, host_routes() if routes is None else routes)
+    if clash:
+        listed = ", ".join(str(r) for r in clash[:3])
+        raise PoolError(
+            f"lab.pool: {pool} overlaps host route(s) {listed}; "
+            f"pick a free range such as {DEFAULT_POOL} (see `ip route`)"
+        )
+
+
+def subnets(pool: IPv4Network) -> list[IPv4Network]:
+    return list(pool.subnets(new_prefix=24))
+
+
+@dataclass
+class Lease:
+    subnet: Subnet
+    _fd: int
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def lease_dir() -> os.PathLike[str]:
+    d = STATE_DIR / "leases"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def acquire(pool: IPv4Network) -> Lease:
+    """Lock a free /24 of the pool for this process."""
+    candidates = subnets(pool)
+    # Start at a random place so parallel workers rarely contend for the same file.
+    start = random.randrange(len(candidates))
+    for i in range(len(candidates)):
+        net = candidates[(start + i) % len(candidates)]
+        path = os.path.join(lease_dir(), f"{net.network_address}_{net.prefixlen}.lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return Lease(Subnet(net), fd)
+    raise PoolError(f"lab.pool: all {len(candidates)} /24s of {pool} are in use; widen the pool")

@@ -1,0 +1,117 @@
+"""The vpc's resolver (dnslib, at VPC+2) and service (HTTP/1.1 keep-alive)."""
+
+from __future__ import annotations
+
+import json
+import socketserver
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler
+from ipaddress import IPv4Address
+from typing import Any
+
+from dnslib import QTYPE, RCODE, RR, A, DNSRecord
+
+from harness.lab.netserver import NamespacedTCPServer, NamespacedUDPServer
+
+SERVICE_NAME = "svc.internal"
+SERVICE_PORT = 8080
+Notify = Callable[..., None]
+
+
+class Resolver:
+    """Answers the lab's names and refuses everything else (it never recurses, so
+    no query ever leaves the lab). `mode` is the hook DNS faults switch."""
+
+    def __init__(self, ns: str, address: IPv4Address, names: dict[str, IPv4Address],
+                 notify: Notify | None = None) -> None:
+        self.names = {k.rstrip(".").lower(): v for k, v in names.items()}
+        self.mode = "answer"
+        self.notify = notify
+        self.queries = 0
+        self._lock = threading.Lock()
+        self._server = NamespacedUDPServer(ns, (str(address), 53), _DNSHandler, resolver=self)
+
+    def start(self) -> None:
+        self._server.start("resolver")
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def answer(self, packet: bytes) -> bytes | None:
+        try:
+            request = DNSRecord.parse(packet)
+        except Exception:
+            return None  # not DNS: drop, as a real resolver would
+        with self._lock:
+            self.queries += 1
+        qname = str(request.q.qname).rstrip(".").lower()
+        qtype = QTYPE[request.q.qtype]
+        reply = request.reply()
+        if qname in self.names:
+            if request.q.qtype == QTYPE.A:
+                reply.add_answer(RR(request.q.qname, QTYPE.A, rdata=A(str(self.names[qname])), ttl=5))
+            elif request.q.qtype == QTYPE.AAAA:
+                pass  # NODATA: the name exists, it just has no IPv6 address
+            rcode = "NOERROR"
+        else:
+            reply.header.rcode = RCODE.REFUSED
+            rcode = "REFUSED"
+        if self.notify:
+            self.notify("resolver_query", name=qname, qtype=qtype, rcode=rcode)
+        return reply.pack()
+
+
+class _DNSHandler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        data, sock = self.request
+        reply = self.server.resolver.answer(data)  # type: ignore[attr-defined]
+        if reply is not None:
+            sock.sendto(reply, self.client_address)
+
+
+class Service:
+    """The internal HTTP service the handlers call (the on-prem system)."""
+
+    def __init__(self, ns: str, address: IPv4Address, port: int = SERVICE_PORT,
+                 notify: Notify | None = None) -> None:
+        self.notify = notify
+        self.requests = 0
+        self._lock = threading.Lock()
+        self._server = NamespacedTCPServer(ns, (str(address), port), _ServiceHandler, service=self)
+
+    def start(self) -> None:
+        self._server.start("service")
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def count(self) -> int:
+        with self._lock:
+            self.requests += 1
+            return self.requests
+
+
+class _ServiceHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: pooled connections matter for swaps
+    # Headers and body go out as separate writes; without this, Nagle plus the
+    # client's delayed ACK adds ~40 ms to every reply.
+    disable_nagle_algorithm = True
+
+    def do_GET(self) -> None:
+        service: Service = self.server.service  # type: ignore[attr-defined]
+        n = service.count()
+        body = json.dumps({"service": SERVICE_NAME, "request": n, "path": self.path,
+                           "client": self.client_address[0]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        if service.notify:
+            service.notify("service_request", client=self.client_address[0], path=self.path)
+
+    do_POST = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass

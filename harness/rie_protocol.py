@@ -1,0 +1,110 @@
+"""Wire formats of the Lambda Runtime API and the RIE invoke API, as the real
+emulator produces them (research/rie.md §1.4-§1.5). Pure functions, no state."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+API_PREFIX = "/2018-06-01"
+INVOKE_PATH = "/2015-03-31/functions/function/invocations"
+MAX_PAYLOAD = 6 * 1024 * 1024 + 100
+ERROR_CONTENT_TYPE = "application/vnd.aws.lambda.error+json"
+CAUSE_CONTENT_TYPE = "application/vnd.aws.lambda.error.cause+json"
+ACCEPTED = b'{"status":"OK"}\n'
+
+
+def error_body(message: str, error_type: str) -> bytes:
+    """The Runtime API's own error JSON (errorMessage first, trailing newline)."""
+    return (json.dumps({"errorMessage": message, "errorType": error_type},
+                       separators=(",", ":")) + "\n").encode()
+
+
+def invalid_request_id() -> tuple[int, bytes]:
+    return 400, error_body("Invalid request ID", "InvalidRequestID")
+
+
+def invalid_transition(src: str, dst: str) -> tuple[int, bytes]:
+    msg = f"State transition from {src} to {dst} failed for runtime. Error: State transition is not allowed"
+    return 403, error_body(msg, "InvalidStateTransition")
+
+
+def too_large() -> tuple[int, bytes]:
+    return 413, error_body(f"Exceeded maximum allowed payload size ({MAX_PAYLOAD} bytes).",
+                           "RequestEntityTooLarge")
+
+
+def not_found() -> tuple[int, bytes]:
+    return 404, b"404 page not found\n"
+
+
+def exit_reason(returncode: int) -> str:
+    """How the RIE words a runtime's exit (Go's ProcessState.String())."""
+    if returncode == 0:
+        return "Runtime exited without providing a reason"
+    if returncode < 0:
+        import signal
+
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        words = {"SIGKILL": "killed", "SIGSEGV": "segmentation fault", "SIGABRT": "aborted",
+                 "SIGTERM": "terminated", "SIGINT": "interrupt"}
+        return f"Runtime exited with error: signal: {words.get(name, name.lower())}"
+    return f"Runtime exited with error: exit status {returncode}"
+
+
+def exit_error_body(request_id: str, returncode: int) -> bytes:
+    """502 body for a runtime that died during an invoke (errorType first, no newline)."""
+    return json.dumps({"errorType": "Runtime.ExitError",
+                       "errorMessage": f"RequestId: {request_id} Error: {exit_reason(returncode)}"},
+                      separators=(",", ":")).encode()
+
+
+def timeout_body(timeout_s: float) -> bytes:
+    return f"Task timed out after {timeout_s:.2f} seconds".encode()
+
+
+def parse_function_error(body: bytes) -> tuple[str, str]:
+    """(errorType, errorMessage) from a runtime's error body, however it is shaped."""
+    try:
+        doc = json.loads(body or b"{}")
+    except ValueError:
+        return "", body.decode("utf-8", "replace")[:4000]
+    if not isinstance(doc, dict):
+        return "", str(doc)[:4000]
+    etype = str(doc.get("errorType") or "")
+    msg = str(doc.get("errorMessage") or "")
+    trace = doc.get("stackTrace")
+    cause = doc.get("cause")
+    extra = ""
+    if isinstance(cause, dict):
+        extra = f" (cause: {cause.get('errorType', '')}: {cause.get('errorMessage', '')})"
+    if not msg and isinstance(trace, list):
+        msg = " ".join(str(x) for x in trace)[:2000]
+    return etype, msg + extra
+
+
+@dataclass
+class InvokeOutcome:
+    """How one invocation ended, as the harness and the RIE client see it."""
+
+    status: str  # ok | error | timeout | crash | init_error
+    body: bytes = b""
+    content_type: str = "application/json"
+    error_type: str = ""
+    error_message: str = ""
+    reinit: bool = False  # a runtime start happened inside this invoke, after an earlier one
+    init_starts: list[int] = field(default_factory=list)  # generations started in this invoke
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def rie_response(self) -> tuple[int, str, bytes]:
+        """(status, content type, body) the RIE's invoke endpoint would return."""
+        if self.status in ("ok", "error", "timeout"):
+            ctype = "text/plain; charset=utf-8" if self.status == "timeout" else self.content_type
+            return 200, ctype, self.body
+        return 502, "application/json", self.body

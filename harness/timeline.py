@@ -1,0 +1,110 @@
+"""Render a trial's history as a readable timeline and its verdict, with rich."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from harness.verdict import Verdict, classify
+
+VERDICT_STYLE = {"healthy": "bold green", "recovered": "bold yellow", "stuck": "bold red",
+                 "fault_not_armed": "bold magenta", "harness_error": "bold red"}
+QUIET = {"log", "resolver_query", "service_request", "invoke_start"}
+
+
+def _short(text: str, limit: int = 110) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe(event: dict[str, Any], starts: dict[int, float]) -> tuple[str, Text] | None:
+    """(label, detail) for one event, or None to leave it out of the default view."""
+    kind = event["kind"]
+    if kind == "trial_start":
+        return "trial_start", Text(f"subnet {event.get('subnet')}")
+    if kind == "initial_state":
+        ok = "verified" if event.get("verified") else "NOT as requested"
+        return "initial_state", Text(f"ENI {event.get('eni')} ({ok})")
+    if kind == "sandbox_ready":
+        return "sandbox_ready", Text(str(event.get("sandbox")))
+    if kind == "init_start":
+        return "init_start", Text(f"runtime #{event['generation']} ({event.get('phase')} phase) "
+                                  f"{event.get('command', '')}", style="cyan")
+    if kind == "runtime_ready":
+        return "runtime_ready", Text(f"runtime #{event['generation']} polled /next: init done", style="cyan")
+    if kind == "init_error":
+        text = f"{event.get('error_type')}: {event.get('error_message')}"
+        return "init_error", Text(f"runtime #{event.get('generation')} [{classify(text, 'init')}] "
+                                  f"{_short(text)}", style="red")
+    if kind == "runtime_exit":
+        return "runtime_exit", Text(f"runtime #{event['generation']} {event.get('reason')}"
+                                    f" (during {event.get('during')})", style="dim")
+    if kind in ("reset", "timeout"):
+        return kind, Text(str(event.get("reason", "")), style="red")
+    if kind == "fault":
+        ok = event.get("verified")
+        detail = event.get("detail") or {}
+        what = " ".join(f"{v}" for v in detail.values() if v) if isinstance(detail, dict) else str(detail)
+        text = Text(f"{event['fault']} ", style="bold magenta")
+        text.append(f"[{event.get('trigger')}] timer error {event.get('error_ms', 0):+.3f} ms, "
+                    f"applied in {event.get('apply_ms', 0):.1f} ms ")
+        text.append("verified" if ok else f"NOT armed {event.get('error', '')}",
+                    style="green" if ok else "bold red")
+        if what:
+            text.append(f"  {what}", style="dim")
+        return "FAULT", text
+    if kind == "fault_skipped":
+        return "FAULT", Text(f"{event['fault']} [{event.get('trigger')}] never fired: {event.get('why')}",
+                             style="bold red")
+    if kind == "invoke_end":
+        n = event["n"]
+        status = event["status"]
+        took = event.get("duration_ms", 0)
+        if status == "ok":
+            text = Text(f"ok      {took:7.1f} ms", style="green")
+            if event.get("reinit"):
+                text.append("  (after a re-init)", style="yellow")
+            return f"invoke {n}", text
+        msg = f"{event.get('error_type')}: {event.get('error_message')}".strip(": ")
+        phase = "init" if status == "init_error" else "invoke"
+        text = Text(f"{status:<7} {took:7.1f} ms  ", style="red")
+        text.append(f"[{classify(msg, phase)}] ", style="bold red")
+        text.append(_short(msg))
+        return f"invoke {n}", text
+    if kind == "harness_error":
+        return "HARNESS", Text(str(event.get("error")), style="bold red")
+    return None
+
+
+def render(console: Console, title: str, events: list[dict[str, Any]], verdict: Verdict,
+           verbose: bool = False) -> None:
+    console.print(Text(title, style="bold"))
+    table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1))
+    table.add_column(justify="right", style="dim", no_wrap=True)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")
+    starts = {e["n"]: e["t_ms"] for e in events if e["kind"] == "invoke_start"}
+    for event in sorted(events, key=lambda e: e["t_ms"]):
+        row = describe(event, starts)
+        t = event["t_ms"]
+        if event["kind"] == "invoke_end":
+            t = starts.get(event["n"], t)
+        if row is None:
+            if not verbose or event["kind"] not in QUIET:
+                continue
+            detail = event.get("line") or " ".join(f"{k}={v}" for k, v in event.items()
+                                                  if k not in ("t_ms", "kind"))
+            row = (event["kind"], Text(_short(detail, 160), style="dim"))
+        table.add_row(f"{t:9.1f} ms", row[0], row[1])
+    console.print(table)
+    console.print(verdict_line(verdict))
+
+
+def verdict_line(verdict: Verdict) -> Text:
+    text = Text("verdict: ")
+    text.append(verdict.verdict.upper(), style=VERDICT_STYLE.get(verdict.verdict, "bold"))
+    text.append(f"  {verdict.reason}")
+    return text

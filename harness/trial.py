@@ -1,0 +1,146 @@
+"""One trial: build the lab, start the emulator and the function, send the
+workload, fire the schedule, judge, write the trial folder, tear down.
+
+Teardown is guaranteed (finally), and the verdict is written before it starts, so
+a teardown failure can never hide what the trial found.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import functions
+from harness.backends.process import ProcessBackend
+from harness.errors import UserError
+from harness.history import History
+from harness.lab import addressing, faults
+from harness.lab.topology import Lab
+from harness.nemesis import Nemesis, sleep_until
+from harness.ownership import Run
+from harness.runtime_api import RuntimeAPI
+from harness.scenario import Scenario, dump
+from harness.verdict import Verdict, judge
+
+
+@dataclass
+class TrialResult:
+    trial_id: str
+    scenario: Scenario
+    verdict: Verdict
+    events: list[dict[str, Any]]
+    folder: Path
+    teardown_problems: list[str]
+
+    @property
+    def expected(self) -> bool | None:
+        if self.scenario.expect is None:
+            return None
+        return self.verdict.verdict in self.scenario.expect.verdict
+
+
+def _payload_bytes(payload: Any) -> bytes:
+    return payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+
+
+class _FunctionLog:
+    """function.log in the trial folder, plus a bounded tail in the history."""
+
+    def __init__(self, path: Path, history: History) -> None:
+        self._fh = path.open("a", encoding="utf-8")
+        self.history = history
+
+    def output(self, generation: int, line: str) -> None:
+        self._fh.write(f"[runtime-{generation}] {line}\n")
+        self._fh.flush()
+        self.history.log(f"runtime-{generation}", line)
+
+    def emulator(self, line: str) -> None:
+        self._fh.write(f"[rie] {line}\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def _set_initial_state(lab: Lab, scenario: Scenario, history: History) -> None:
+    if scenario.lab.eni == "present":
+        lab.attach_eni()
+    want_usable = scenario.lab.eni == "present"
+    ok, state = faults.settled(lab.sandbox_state, lambda st: faults.eni_usable(st) == want_usable)
+    history.record("initial_state", eni=scenario.lab.eni, impairs=not want_usable,
+                   verified=ok, state=state)
+
+
+def _workload(api: RuntimeAPI, scenario: Scenario, history: History) -> None:
+    wl = scenario.workload
+    if wl.init == "eager":
+        api.init()
+    payload = _payload_bytes(wl.payload)
+    first = time.monotonic_ns()
+    never = threading.Event()
+    for i in range(wl.invocations):
+        sleep_until(first + int(i * wl.interval * 1e6), never)
+        api.invoke(payload)
+
+
+def run_trial(scenario: Scenario, run: Run, out_root: Path, trial_id: str | None = None) -> TrialResult:
+    # Resolve everything the user could get wrong before any namespace exists.
+    launch = functions.launch_spec(scenario.function)
+    addressing.check_pool(scenario.lab.pool)
+
+    trial_id = trial_id or f"{scenario.name}-{scenario.function.handler}-{run.run_id}-{run._labs + 1}"
+    folder = out_root / trial_id
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "scenario.yaml").write_text(dump(scenario))
+    history = History(folder / "history.jsonl")
+    flog = _FunctionLog(folder / "function.log", history)
+    lease = addressing.acquire(scenario.lab.pool)
+    lab = Lab(run, lease.subnet, notify=history.record)
+    api: RuntimeAPI | None = None
+    nemesis: Nemesis | None = None
+    interrupted: BaseException | None = None
+    try:
+        history.record("trial_start", trial=trial_id, run=run.run_id, subnet=str(lease.subnet.network),
+                       pid=os.getpid())
+        lab.up()
+        _set_initial_state(lab, scenario, history)
+        nemesis = Nemesis(lab, history, scenario.schedule)
+        nemesis.start()
+        history.record("sandbox_ready", sandbox=lab.sandbox, vpc=lab.vpc)
+        backend = ProcessBackend(lab.sandbox, flog.output)
+        api = RuntimeAPI(lab.sandbox, history, backend.spawn, launch,
+                         timeout_s=scenario.function.timeout / 1000,
+                         init_timeout_s=scenario.workload.init_timeout / 1000,
+                         function_name=scenario.function.name, log=flog.emulator)
+        api.start()
+        _workload(api, scenario, history)
+    except UserError:
+        raise
+    except BaseException as exc:  # KeyboardInterrupt and SIGTERM included
+        history.record("harness_error", error=f"{type(exc).__name__}: {exc}")
+        if not isinstance(exc, Exception):
+            interrupted = exc
+    finally:
+        if nemesis is not None:
+            for entry in nemesis.stop():
+                history.record("fault_skipped", fault=entry.do, trigger=str(entry.at),
+                               why="its trigger event did not occur during the trial")
+        if api is not None:
+            api.stop()
+        verdict = judge(history.events)
+        (folder / "verdict.json").write_text(json.dumps(verdict.to_dict(), indent=2))
+        problems = lab.down()
+        lease.release()
+        flog.close()
+        history.close()
+        if problems:
+            (folder / "teardown.txt").write_text("\n".join(problems) + "\n")
+    if interrupted is not None:
+        raise interrupted
+    return TrialResult(trial_id, scenario, verdict, list(history.events), folder, problems)
