@@ -67,9 +67,11 @@ def main() -> None:
 
 
 def _run_one(scenario: scenario_mod.Scenario, out: Path) -> Any:
+    from harness import functions
     from harness.ownership import Run
     from harness.trial import run_trial
 
+    functions.launch_spec(scenario.function)  # a bad handler is a usage error, root or not
     require_privileges()
     cleanup_mod.cleanup()  # what dead runs left behind, never a live run's objects
     with Run.register("run") as run:

@@ -12,6 +12,7 @@ from harness import scenario as scenario_mod
 from harness.ownership import Run
 from harness.timeline import VERDICT_STYLE
 from harness.trial import TrialResult, run_trial
+from harness.verdict import headline
 
 
 def demo_cases() -> list[tuple[str, str]]:
@@ -39,8 +40,8 @@ def run_demo(console: Console, scenario_path: Path, out: Path) -> int:
 
 def verdict_table(results: list[TrialResult]) -> Table:
     table = Table(title="late-eni-attach: ENI attached at init_start + 500ms", title_justify="left")
-    for col in ("runtime", "handler", "verdict", "failed", "errors", "recovery", "re-init", "why"):
-        table.add_column(col, overflow="fold")
+    for col in ("runtime", "handler", "verdict", "failed", "class", "recovery", "re-init", "last error"):
+        table.add_column(col, no_wrap=col != "last error", overflow="fold")
     for r in results:
         v = r.verdict
         ttr = f"{v.time_to_recovery_ms:.0f} ms" if v.time_to_recovery_ms is not None else "-"
@@ -48,5 +49,5 @@ def verdict_table(results: list[TrialResult]) -> Table:
                       f"[{VERDICT_STYLE.get(v.verdict, '')}]{v.verdict}[/]",
                       f"{v.failed_invocations}/{v.invocations}", ",".join(v.error_classes) or "-",
                       ttr if v.verdict == "recovered" else "-", "yes" if v.reinit_needed else "no",
-                      v.reason)
+                      headline(v.failures[-1].text) if v.failures else "-")
     return table

@@ -26,7 +26,7 @@ NETNS_RE = re.compile(rf"^{PREFIX}-(?P<run>[0-9a-f]{{6}})-(?P<lab>\d+)-(?P<role>
 
 
 def runs_dir() -> Path:
-    return STATE_DIR / "runs"
+    return STATE_DIR / "runs"  # read at call time so tests can point STATE_DIR elsewhere
 
 
 def _try_lock(path: Path) -> int | None:

@@ -31,6 +31,26 @@ _CLASSES: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 
+# The operating system's own words, preferred over library wrappers in headlines.
+_OS_PHRASES = ("Temporary failure in name resolution", "Resource temporarily unavailable",
+               "Name or service not known", "Network is unreachable", "No route to host",
+               "Connection refused", "Connection reset")
+
+
+def headline(text: str, limit: int = 90) -> str:
+    """'ErrorType: <the phrase that classified it>' — what a table has room for."""
+    etype = text.split(":", 1)[0] if ":" in text[:60] else ""
+    for phrase in _OS_PHRASES:
+        if etype and phrase.lower() in text.lower():
+            return f"{etype}: {phrase}"
+    for _, pattern in _CLASSES:
+        m = pattern.search(text or "")
+        if m and etype:
+            return f"{etype}: {m.group(0)}"
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def classify(text: str, phase: str = "invoke") -> str:
     """dns | timeout | connect | init_error | other, from an error's text."""
     for name, pattern in _CLASSES:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
 from harness.errors import PoolError
-from harness.ownership import STATE_DIR
+from harness import ownership
 
 DEFAULT_POOL = "198.18.0.0/15"
 
@@ -108,7 +108,7 @@ class Lease:
 
 
 def lease_dir() -> os.PathLike[str]:
-    d = STATE_DIR / "leases"
+    d = ownership.STATE_DIR / "leases"
     d.mkdir(parents=True, exist_ok=True)
     return d
 

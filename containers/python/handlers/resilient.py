@@ -50,4 +50,4 @@ def handler(event, context):
             if remaining_s <= delay:
                 raise
             time.sleep(delay)
-            delay = min(delay * 2, 0.5)
+            delay = min(delay * 2, 0.2)

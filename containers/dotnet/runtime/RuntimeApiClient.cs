@@ -1,0 +1,204 @@
+// The HTTP side of the Lambda Runtime API (2018-06-01), written from the
+// protocol description in research/rie.md section 3.
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using System.Net;
+using System.Net.Http;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace Enirace.Lambda
+{
+    /// <summary>
+    /// The Runtime API answered with something the runtime cannot continue
+    /// after (a 500, an unexpected status, a dropped connection). Like
+    /// RuntimeSupport's unhandled exception, it ends the process.
+    /// </summary>
+    public sealed class RuntimeApiException : Exception
+    {
+        public RuntimeApiException(string message, Exception inner = null) : base(message, inner) { }
+    }
+
+    /// <summary>One event from /runtime/invocation/next.</summary>
+    public sealed class Invocation
+    {
+        public Invocation(string body, LambdaContext context)
+        {
+            Body = body;
+            Context = context;
+        }
+
+        public string Body { get; private set; }
+        public LambdaContext Context { get; private set; }
+    }
+
+    public sealed class RuntimeApiClient : IDisposable
+    {
+        private const string ErrorContentType = "application/vnd.aws.lambda.error+json";
+        // Used when /next carries no deadline: Lambda's longest timeout.
+        private static readonly TimeSpan MissingDeadlineBudget = TimeSpan.FromMinutes(15);
+
+        private readonly HttpClient _http;
+        private readonly string _base;
+
+        public RuntimeApiClient(string endpoint)
+        {
+            _base = "http://" + endpoint + "/2018-06-01";
+            // The Runtime API is on loopback: a proxy from the environment must
+            // never be in the way, and /next may block for as long as the
+            // platform likes, so there is no client-side timeout.
+            var handler = new SocketsHttpHandler
+            {
+                UseProxy = false,
+                UseCookies = false,
+                AllowAutoRedirect = false,
+            };
+            _http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+            _http.DefaultRequestHeaders.TryAddWithoutValidation(
+                "User-Agent", "enirace-dotnet/" + Environment.Version.ToString());
+        }
+
+        public async Task<Invocation> NextAsync()
+        {
+            const string path = "/runtime/invocation/next";
+            var request = new HttpRequestMessage(HttpMethod.Get, _base + path);
+            request.Headers.Accept.ParseAdd("application/json");
+            using (HttpResponseMessage response = await SendAsync(request, "GET " + path, HttpCompletionOption.ResponseHeadersRead))
+            {
+                byte[] body = await ReadBodyAsync(response, "GET " + path);
+                if (response.StatusCode != HttpStatusCode.OK)
+                {
+                    throw Unexpected("GET " + path, response, body);
+                }
+                // HttpHeaders lookups ignore case, as the protocol requires.
+                string requestId = Header(response, "Lambda-Runtime-Aws-Request-Id");
+                if (string.IsNullOrEmpty(requestId))
+                {
+                    throw new RuntimeApiException("GET " + path + ": response has no Lambda-Runtime-Aws-Request-Id header");
+                }
+                var context = new LambdaContext(
+                    requestId,
+                    DeadlineMs(Header(response, "Lambda-Runtime-Deadline-Ms")),
+                    Header(response, "Lambda-Runtime-Invoked-Function-Arn"),
+                    Header(response, "Lambda-Runtime-Trace-Id"));
+                return new Invocation(Encoding.UTF8.GetString(body), context);
+            }
+        }
+
+        public Task PostResponseAsync(string requestId, string payload)
+        {
+            string path = "/runtime/invocation/" + Uri.EscapeDataString(requestId) + "/response";
+            return PostAsync(path, payload ?? "", "application/json", null);
+        }
+
+        public Task PostErrorAsync(string requestId, string errorType, string errorJson)
+        {
+            string path = "/runtime/invocation/" + Uri.EscapeDataString(requestId) + "/error";
+            return PostAsync(path, errorJson, ErrorContentType, errorType);
+        }
+
+        // RuntimeSupport sends no Lambda-Runtime-Function-Error-Type header on
+        // init errors (the RIE then records Runtime.Unknown); the type is in the body.
+        public Task PostInitErrorAsync(string errorJson)
+        {
+            return PostAsync("/runtime/init/error", errorJson, ErrorContentType, null);
+        }
+
+        public void Dispose()
+        {
+            _http.Dispose();
+        }
+
+        private async Task PostAsync(string path, string body, string contentType, string errorType)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, _base + path);
+            request.Content = new ByteArrayContent(Encoding.UTF8.GetBytes(body));
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue(contentType);
+            if (errorType != null)
+            {
+                request.Headers.TryAddWithoutValidation("Lambda-Runtime-Function-Error-Type", AsciiOnly(errorType));
+            }
+            using (HttpResponseMessage response = await SendAsync(request, "POST " + path, HttpCompletionOption.ResponseContentRead))
+            {
+                if (response.StatusCode != HttpStatusCode.Accepted)
+                {
+                    throw Unexpected("POST " + path, response, await ReadBodyAsync(response, "POST " + path));
+                }
+            }
+        }
+
+        private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, string what, HttpCompletionOption option)
+        {
+            try
+            {
+                return await _http.SendAsync(request, option);
+            }
+            catch (Exception e)
+            {
+                throw new RuntimeApiException(what + " failed: " + e.Message, e);
+            }
+            finally
+            {
+                request.Dispose();
+            }
+        }
+
+        private static async Task<byte[]> ReadBodyAsync(HttpResponseMessage response, string what)
+        {
+            try
+            {
+                return await response.Content.ReadAsByteArrayAsync();
+            }
+            catch (Exception e)
+            {
+                throw new RuntimeApiException(what + ": reading the body failed: " + e.Message, e);
+            }
+        }
+
+        private static RuntimeApiException Unexpected(string what, HttpResponseMessage response, byte[] body)
+        {
+            int status = (int)response.StatusCode;
+            string reason = status == 500
+                ? "Container error. Non-recoverable state. Runtime should exit promptly."
+                : "The HTTP status code of the response was not expected (" + status + ").";
+            string text = Encoding.UTF8.GetString(body).Trim();
+            return new RuntimeApiException(what + ": " + reason + (text.Length > 0 ? " " + text : ""));
+        }
+
+        private static string Header(HttpResponseMessage response, string name)
+        {
+            IEnumerable<string> values;
+            if (response.Headers.TryGetValues(name, out values))
+            {
+                return values.FirstOrDefault();
+            }
+            return null;
+        }
+
+        private static long DeadlineMs(string header)
+        {
+            long ms;
+            if (header != null && long.TryParse(header, NumberStyles.Integer, CultureInfo.InvariantCulture, out ms))
+            {
+                return ms;
+            }
+            return DateTimeOffset.UtcNow.Add(MissingDeadlineBudget).ToUnixTimeMilliseconds();
+        }
+
+        // .NET 8 refuses to send non-ASCII header values unless an encoding
+        // selector is set, and that API is not in Mono's reference assemblies.
+        private static string AsciiOnly(string value)
+        {
+            var sb = new StringBuilder(value.Length);
+            foreach (char c in value)
+            {
+                sb.Append(c >= 0x20 && c < 0x7f ? c : '?');
+            }
+            return sb.ToString();
+        }
+    }
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian/Ubuntu machine, as root:
+#   ./setup.sh demo    install what is missing, then run the demo
+#   ./setup.sh test    install what is missing, then run the whole test suite
+# Anything after the verb goes to the nox session (e.g. ./setup.sh test -- -k late).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+verb="${1:-}"
+case "$verb" in
+  demo|test|bench|lint) shift ;;
+  *) echo "usage: ./setup.sh demo|test|bench|lint [-- args for the session]" >&2; exit 2 ;;
+esac
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "error: ./setup.sh needs root (it installs packages and builds network namespaces); run: sudo ./setup.sh $verb" >&2
+  exit 2
+fi
+
+# Debian packages the harness and its tests use. Only missing ones are installed.
+packages=(iproute2 curl ca-certificates)
+# A Python from elsewhere (pyenv, a CI image) may stand in for Debian's python3.
+if ! { command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null; }; then
+  packages+=(python3 python3-venv python3-pip)
+fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+python3 - <<'PY' || { echo "error: enirace needs Python >= 3.11 (python3 is older); install python3.11 or newer" >&2; exit 2; }
+import sys
+sys.exit(0 if sys.version_info >= (3, 11) else 1)
+PY
+
+# nox lives in its own small venv; each nox session builds the project's venv.
+if [ ! -x .tools/bin/nox ]; then
+  python3 -m venv .tools
+  .tools/bin/pip install -q --disable-pip-version-check nox
+fi
+
+case "$verb" in
+  demo) exec .tools/bin/nox -s demo "$@" ;;
+  test) exec .tools/bin/nox -s tests "$@" ;;
+  bench) exec .tools/bin/nox -s bench "$@" ;;
+  lint) exec .tools/bin/nox -s lint typecheck "$@" ;;
+esac

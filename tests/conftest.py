@@ -1,0 +1,31 @@
+"""Markers: `root`, `docker` and `dotnet` tests skip with a reason on a machine that
+lacks what they need, except under ENIRACE_REQUIRE_ALL=1 (set by CI), where a
+missing prerequisite is a failure: CI must run them, not skip them."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from harness.doctor import has_privileges
+
+REQUIRE_ALL = os.environ.get("ENIRACE_REQUIRE_ALL") == "1"
+
+
+def _missing(marker: str) -> str | None:
+    if marker == "root" and not has_privileges():
+        return "needs root (CAP_NET_ADMIN + CAP_SYS_ADMIN) for network namespaces"
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for marker in ("root",):
+        if item.get_closest_marker(marker) is None:
+            continue
+        reason = _missing(marker)
+        if reason is None:
+            continue
+        if REQUIRE_ALL:
+            pytest.fail(f"ENIRACE_REQUIRE_ALL=1 but this `{marker}` test cannot run: {reason}")
+        pytest.skip(reason)

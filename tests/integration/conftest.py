@@ -1,0 +1,50 @@
+"""Fixtures for tests that build real labs. Every one tears down what it built."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness import scenario as sc
+from harness.lab import netns
+from harness.ownership import Run
+from harness.trial import TrialResult, run_trial
+
+REPO = Path(__file__).resolve().parents[2]
+LATE_ENI = REPO / "scenarios" / "late-eni-attach.yaml"
+
+
+@pytest.fixture
+def run() -> Iterator[Run]:
+    with Run.register("pytest") as r:
+        yield r
+    leftovers = [n for n in netns.list_names() if r.run_id in n]
+    assert not leftovers, f"the test left namespaces behind: {leftovers}"
+
+
+@pytest.fixture
+def trial(run: Run, tmp_path: Path):
+    """trial(path, *overrides) -> TrialResult, run for real in this test's run."""
+
+    def _trial(path: Path = LATE_ENI, *overrides: str) -> TrialResult:
+        return run_trial(sc.load(path, list(overrides)), run, tmp_path)
+
+    return _trial
+
+
+def host_snapshot() -> dict[str, object]:
+    """The host namespace as `ip -j` sees it, minus counters that move on their own."""
+    def ip(*args: str) -> object:
+        out = subprocess.run(["ip", "-j", *args], capture_output=True, text=True, check=True).stdout
+        return json.loads(out or "[]")
+
+    links = ip("link", "show")
+    for link in links:  # type: ignore[union-attr]
+        for volatile in ("stats64", "stats", "operstate", "linkinfo"):
+            link.pop(volatile, None)
+    return {"links": links, "addr": ip("addr", "show"), "routes": ip("route", "show", "table", "all"),
+            "rules": ip("rule", "show"), "resolv.conf": Path("/etc/resolv.conf").read_text()}

@@ -1,0 +1,30 @@
+"""User mistakes get one line and exit code 2, never a traceback (no root needed)."""
+
+from click.testing import CliRunner
+
+from harness.cli import main
+
+
+def test_bad_scenario_is_one_line_exit_2(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("workload: {invocations: many}\n")
+    result = CliRunner().invoke(main, ["run", str(bad)])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert str(bad) in lines[0] and "workload.invocations" in lines[0]
+
+
+def test_bad_override_is_one_line_exit_2():
+    result = CliRunner().invoke(main, ["run", "scenarios/late-eni-attach.yaml", "--set", "nonsense"])
+    assert result.exit_code == 2
+    assert "--set 'nonsense'" in result.output
+
+
+def test_unknown_handler_is_named(tmp_path):
+    result = CliRunner().invoke(main, ["run", "scenarios/late-eni-attach.yaml",
+                                       "--set", "function.handler=nosuch"])
+    assert result.exit_code == 2
+    assert "function.handler: no module 'nosuch'" in result.output
+    assert "naive_cached" in result.output  # the fix: the names that do exist
