@@ -17,7 +17,7 @@ from harness import ownership
 from harness.lab import netns
 
 _HOST_LINK_RE = re.compile(rf"^{ownership.PREFIX}(?P<run>[0-9a-f]{{6}})[a-z]")
-_TMP_RE = re.compile(rf"^enirace-(?P<run>[0-9a-f]{{6}})-")
+_TMP_RE = re.compile(r"^enirace-(?P<run>[0-9a-f]{6})-")
 
 
 @dataclass

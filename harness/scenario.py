@@ -91,7 +91,7 @@ class FunctionConfig(_Strict):
     command: list[str] | None = None
     name: str = "test_function"
     timeout: DurationMs = 3000.0
-    memory_mb: int = Field(128, ge=128, le=10240)
+    memory_mb: int = Field(default=128, ge=128, le=10240)
     env: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("handler")
@@ -131,7 +131,7 @@ class ScheduleEntry(_Strict):
 
 
 class Workload(_Strict):
-    invocations: int = Field(5, ge=1, le=10_000)
+    invocations: int = Field(default=5, ge=1, le=10_000)
     interval: DurationMs = 200.0
     init: Literal["eager", "lazy"] = "eager"
     init_timeout: DurationMs = 10_000.0
@@ -150,10 +150,10 @@ class Expect(_Strict):
 class Scenario(_Strict):
     name: str = "scenario"
     description: str = ""
-    function: FunctionConfig = Field(default_factory=FunctionConfig)
-    lab: LabConfig = Field(default_factory=LabConfig)
+    function: FunctionConfig = Field(default_factory=lambda: FunctionConfig())
+    lab: LabConfig = Field(default_factory=lambda: LabConfig())
     schedule: list[ScheduleEntry] = Field(default_factory=list)
-    workload: Workload = Field(default_factory=Workload)
+    workload: Workload = Field(default_factory=lambda: Workload())
     expect: Expect | None = None
     seed: int | None = None
 

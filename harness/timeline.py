@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from harness.verdict import Verdict, classify
+from harness.verdict import Verdict, classify, headline
 
 VERDICT_STYLE = {"healthy": "bold green", "recovered": "bold yellow", "stuck": "bold red",
                  "fault_not_armed": "bold magenta", "harness_error": "bold red"}
@@ -23,11 +23,12 @@ def _short(text: str, limit: int = 110) -> str:
 def describe(event: dict[str, Any], starts: dict[int, float]) -> tuple[str, Text] | None:
     """(label, detail) for one event, or None to leave it out of the default view."""
     kind = event["kind"]
+    text: Text
     if kind == "trial_start":
         return "trial_start", Text(f"subnet {event.get('subnet')}")
     if kind == "initial_state":
-        ok = "verified" if event.get("verified") else "NOT as requested"
-        return "initial_state", Text(f"ENI {event.get('eni')} ({ok})")
+        held = "verified" if event.get("verified") else "NOT as requested"
+        return "initial_state", Text(f"ENI {event.get('eni')} ({held})")
     if kind == "sandbox_ready":
         return "sandbox_ready", Text(str(event.get("sandbox")))
     if kind == "init_start":
@@ -36,9 +37,9 @@ def describe(event: dict[str, Any], starts: dict[int, float]) -> tuple[str, Text
     if kind == "runtime_ready":
         return "runtime_ready", Text(f"runtime #{event['generation']} polled /next: init done", style="cyan")
     if kind == "init_error":
-        text = f"{event.get('error_type')}: {event.get('error_message')}"
-        return "init_error", Text(f"runtime #{event.get('generation')} [{classify(text, 'init')}] "
-                                  f"{_short(text)}", style="red")
+        error = f"{event.get('error_type')}: {event.get('error_message')}"
+        return "init_error", Text(f"runtime #{event.get('generation')} [{classify(error, 'init')}] "
+                                  f"{headline(error)}", style="red")
     if kind == "runtime_exit":
         return "runtime_exit", Text(f"runtime #{event['generation']} {event.get('reason')}"
                                     f" (during {event.get('during')})", style="dim")
@@ -72,7 +73,7 @@ def describe(event: dict[str, Any], starts: dict[int, float]) -> tuple[str, Text
         phase = "init" if status == "init_error" else "invoke"
         text = Text(f"{status:<7} {took:7.1f} ms  ", style="red")
         text.append(f"[{classify(msg, phase)}] ", style="bold red")
-        text.append(_short(msg))
+        text.append(headline(msg))
         return f"invoke {n}", text
     if kind == "harness_error":
         return "HARNESS", Text(str(event.get("error")), style="bold red")
@@ -87,11 +88,15 @@ def render(console: Console, title: str, events: list[dict[str, Any]], verdict: 
     table.add_column(no_wrap=True)
     table.add_column(overflow="fold")
     starts = {e["n"]: e["t_ms"] for e in events if e["kind"] == "invoke_start"}
-    for event in sorted(events, key=lambda e: e["t_ms"]):
-        row = describe(event, starts)
-        t = event["t_ms"]
+    def shown_at(event: dict[str, Any]) -> float:
+        # An invocation's row sits at its start; its outcome is the row's content.
         if event["kind"] == "invoke_end":
-            t = starts.get(event["n"], t)
+            return starts.get(event["n"], event["t_ms"])
+        return event["t_ms"]
+
+    for event in sorted(events, key=shown_at):
+        row = describe(event, starts)
+        t = shown_at(event)
         if row is None:
             if not verbose or event["kind"] not in QUIET:
                 continue

@@ -152,7 +152,7 @@ def judge(events: list[Event]) -> Verdict:
     exposed = any(w[0] <= active_to and (w[1] is None or w[1] >= active_from) for w in windows)
 
     failed = [e for e in ends if e["status"] != "ok"]
-    base = dict(invocations=len(ends), failed_invocations=len(failed),
+    base: dict[str, Any] = dict(invocations=len(ends), failed_invocations=len(failed),
                 init_errors=sum(1 for e in events if e["kind"] == "init_error"),
                 fault_cleared_ms=cleared, exposed=exposed, failures=failures)
 

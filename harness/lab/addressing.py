@@ -13,8 +13,8 @@ import random
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
-from harness.errors import PoolError
 from harness import ownership
+from harness.errors import PoolError
 
 DEFAULT_POOL = "198.18.0.0/15"
 
