@@ -17,14 +17,14 @@ def _install(session: nox.Session, extras: str = "") -> None:
 @nox.session
 def demo(session: nox.Session) -> None:
     """late-eni-attach for every sample handler, with a verdict table."""
-    _install(session)
+    _install(session, "dotnet")
     session.run("enirace", "demo", *session.posargs)
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """The whole suite: unit tests, then the root/netns integration tests."""
-    _install(session, "test")
+    _install(session, "test,dotnet")
     env = {}
     if os.environ.get("CI"):
         # In CI a test that would skip for lack of root is a failure instead.

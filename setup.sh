@@ -18,7 +18,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # Debian packages the harness and its tests use. Only missing ones are installed.
-packages=(iproute2 curl ca-certificates)
+packages=(iproute2 curl ca-certificates
+          # C# compiler for the .NET samples (they run on the .NET 8 runtime from PyPI)
+          mono-mcs libmono-system-net-http4.0-cil)
 # A Python from elsewhere (pyenv, a CI image) may stand in for Debian's python3.
 if ! { command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null; }; then
   packages+=(python3 python3-venv python3-pip)

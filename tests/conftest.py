@@ -16,11 +16,18 @@ REQUIRE_ALL = os.environ.get("ENIRACE_REQUIRE_ALL") == "1"
 def _missing(marker: str) -> str | None:
     if marker == "root" and not has_privileges():
         return "needs root (CAP_NET_ADMIN + CAP_SYS_ADMIN) for network namespaces"
+    if marker == "dotnet":
+        from harness import dotnet
+
+        if dotnet.locate_runtime() is None:
+            return f"no .NET 8 runtime; {dotnet.runtime_fix_hint()}"
+        if dotnet.locate_compiler() is None:
+            return f"no C# compiler; {dotnet.compiler_fix_hint()}"
     return None
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    for marker in ("root",):
+    for marker in ("root", "dotnet"):
         if item.get_closest_marker(marker) is None:
             continue
         reason = _missing(marker)
