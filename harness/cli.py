@@ -38,7 +38,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 def require_privileges() -> None:
     if not doctor_mod.has_privileges():
-        raise PrivilegeError(f"enirace needs root: {doctor_mod.PRIVILEGE_FIX}")
+        raise PrivilegeError(f"enirace needs root; {doctor_mod.PRIVILEGE_FIX}")
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> None:
@@ -66,12 +66,17 @@ def main() -> None:
     """Reproduce the AWS Lambda late-ENI race on one Linux machine."""
 
 
-def _run_one(scenario: scenario_mod.Scenario, out: Path) -> Any:
+def _run_one(scenario: scenario_mod.Scenario, out: Path, source: Path) -> Any:
     from harness import functions
+    from harness.lab import addressing
     from harness.ownership import Run
     from harness.trial import run_trial
 
-    functions.launch_spec(scenario.function)  # a bad handler is a usage error, root or not
+    try:
+        functions.launch_spec(scenario.function)  # a bad handler is a usage error, root or not
+        addressing.check_pool(scenario.lab.pool)
+    except UserError as exc:
+        raise UserError(f"{source}: {exc}") from None
     require_privileges()
     cleanup_mod.cleanup()  # what dead runs left behind, never a live run's objects
     with Run.register("run") as run:
@@ -94,9 +99,9 @@ def run(scenario_path: Path, overrides: tuple[str, ...], out: Path, as_json: boo
     if not as_json:
         fn = scenario.function
         with console.status(f"running {scenario.name} with {fn.runtime} handler {fn.handler} ..."):
-            result = _run_one(scenario, out)
+            result = _run_one(scenario, out, scenario_path)
     else:
-        result = _run_one(scenario, out)
+        result = _run_one(scenario, out, scenario_path)
     if as_json:
         doc = {"trial": result.trial_id, "folder": str(result.folder), "verdict": result.verdict.to_dict(),
                "expected": result.expected,

@@ -36,8 +36,8 @@ def has_privileges() -> bool:
     return bool(caps & (1 << CAP_NET_ADMIN)) and bool(caps & (1 << CAP_SYS_ADMIN))
 
 
-PRIVILEGE_FIX = ("run as root (sudo .venv/bin/enirace ...) or in the privileged compose "
-                 "service; network namespaces need CAP_NET_ADMIN and CAP_SYS_ADMIN")
+PRIVILEGE_FIX = ("network namespaces need CAP_NET_ADMIN and CAP_SYS_ADMIN: run it with sudo, "
+                 "or through the privileged compose service (docker compose run harness ...)")
 
 
 def check_privileges() -> Check:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -13,9 +14,12 @@ from typing import Any, TextIO
 Event = dict[str, Any]
 Listener = Callable[[Event], None]
 
-# Function output goes to function.log in full; the history keeps a bounded tail so
-# a function that floods stdout cannot grow the harness's memory.
-MAX_LOG_EVENTS = 400
+# Function output goes to function.log (itself capped); the history keeps the first
+# HEAD_LOG_LINES lines as they come and the last TAIL_LOG_LINES at the end, so a
+# function that floods stdout cannot grow the harness's memory or the history.
+HEAD_LOG_LINES = 200
+TAIL_LOG_LINES = 200
+MAX_LINE = 2000
 
 
 class History:
@@ -26,6 +30,7 @@ class History:
         self._lock = threading.RLock()
         self._file: TextIO | None = path.open("w", encoding="utf-8") if path else None
         self._log_events = 0
+        self._tail: deque[tuple[float, str, str]] = deque(maxlen=TAIL_LOG_LINES)
         self.dropped_log_lines = 0
 
     def now_ms(self) -> float:
@@ -51,13 +56,25 @@ class History:
         return event
 
     def log(self, source: str, line: str) -> None:
-        """A line of function output; beyond MAX_LOG_EVENTS only a count is kept."""
+        """A line of function output (see HEAD_LOG_LINES)."""
         with self._lock:
-            if self._log_events >= MAX_LOG_EVENTS:
-                self.dropped_log_lines += 1
+            if self._log_events >= HEAD_LOG_LINES:
+                if len(self._tail) == self._tail.maxlen:
+                    self.dropped_log_lines += 1
+                self._tail.append((self.now_ms(), source, line[:MAX_LINE]))
                 return
             self._log_events += 1
-        self.record("log", source=source, line=line[:2000])
+        self.record("log", source=source, line=line[:MAX_LINE])
+
+    def flush_log_tail(self) -> None:
+        """Record the last lines held back by log(), and how many were dropped."""
+        with self._lock:
+            tail, self._tail = list(self._tail), deque(maxlen=TAIL_LOG_LINES)
+            dropped, self.dropped_log_lines = self.dropped_log_lines, 0
+        if dropped:
+            self.record("log_dropped", lines=dropped)
+        for t_ms, source, line in tail:
+            self.record("log", t_ms=t_ms, source=source, line=line)
 
     def subscribe(self, listener: Listener, replay: bool = True) -> None:
         """Deliver every future event to `listener`; with replay, past ones first."""

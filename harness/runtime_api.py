@@ -56,6 +56,7 @@ class RuntimeAPI:
         self.arn = f"arn:aws:lambda:us-east-1:012345678912:function:{function_name}"
         self.log = log or (lambda line: None)
         self._cv = threading.Condition()
+        self._invoke_lock = threading.Lock()
         self._gen = 0
         self._proc: RuntimeProcess | None = None
         # none | starting | ready | running | responded | init_error | exited
@@ -180,7 +181,14 @@ class RuntimeAPI:
     # -- invocations --------------------------------------------------------------------
 
     def invoke(self, payload: bytes) -> tuple[int, rp.InvokeOutcome]:
-        """Deliver one event and wait for its outcome (one at a time, like Lambda)."""
+        """Deliver one event and wait for its outcome.
+
+        Invocations are serialised, as Lambda runs one per environment; the real RIE
+        crashes on a concurrent invoke instead (research/rie.md §1.8)."""
+        with self._invoke_lock:
+            return self._invoke(payload)
+
+    def _invoke(self, payload: bytes) -> tuple[int, rp.InvokeOutcome]:
         with self._cv:
             self._invokes += 1
             n = self._invokes
@@ -341,6 +349,14 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Unparseable requests: a plain-text 400 with a status line, as Go's net/http
+        answers, instead of http.server's HTML (and no status line for HTTP/0.9)."""
+        self.request_version = "HTTP/1.1"
+        self.close_connection = True
+        text = message or self.responses.get(code, ("Error",))[0]
+        self._reply(code, f"{code} {text}\n".encode(), "text/plain; charset=utf-8", {"Connection": "close"})
+
     def _reply(self, status: int, body: bytes, ctype: str = "application/json",
                headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
@@ -368,6 +384,8 @@ class _Handler(BaseHTTPRequestHandler):
                     chunks.append(chunk)
             return b"".join(chunks) if total <= rp.MAX_PAYLOAD else None
         length = int(self.headers.get("Content-Length") or 0)
+        if length < 0:
+            raise ValueError("negative Content-Length")
         if length > rp.MAX_PAYLOAD:
             remaining = length
             while remaining > 0:
@@ -385,6 +403,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._route("PUT")
 
     def _route(self, method: str) -> None:
+        try:
+            self._dispatch(method)
+        except ValueError:
+            # A malformed Content-Length or chunk header; Go's net/http answers 400 too.
+            self.send_error(400, "Bad Request")
+
+    def _dispatch(self, method: str) -> None:
         role = self.server.role  # type: ignore[attr-defined]
         path = self.path.split("?", 1)[0]
         if role == "invoke":

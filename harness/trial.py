@@ -49,20 +49,33 @@ def _payload_bytes(payload: Any) -> bytes:
 
 
 class _FunctionLog:
-    """function.log in the trial folder, plus a bounded tail in the history."""
+    """function.log in the trial folder (capped at MAX_LOG_BYTES), plus the
+    history's bounded head and tail of the output."""
+
+    MAX_LOG_BYTES = 32 * 1024 * 1024
 
     def __init__(self, path: Path, history: History) -> None:
         self._fh = path.open("a", encoding="utf-8")
         self.history = history
+        self._written = 0
+        self._lock = threading.Lock()
+
+    def _write(self, text: str) -> None:
+        with self._lock:
+            if self._written > self.MAX_LOG_BYTES:
+                return
+            self._written += len(text)
+            if self._written > self.MAX_LOG_BYTES:
+                text = f"[enirace] function.log truncated at {self.MAX_LOG_BYTES} bytes\n"
+            self._fh.write(text)
+            self._fh.flush()
 
     def output(self, generation: int, line: str) -> None:
-        self._fh.write(f"[runtime-{generation}] {line}\n")
-        self._fh.flush()
+        self._write(f"[runtime-{generation}] {line}\n")
         self.history.log(f"runtime-{generation}", line)
 
     def emulator(self, line: str) -> None:
-        self._fh.write(f"[rie] {line}\n")
-        self._fh.flush()
+        self._write(f"[rie] {line}\n")
 
     def close(self) -> None:
         self._fh.close()
@@ -133,6 +146,7 @@ def run_trial(scenario: Scenario, run: Run, out_root: Path, trial_id: str | None
                                why="its trigger event did not occur during the trial")
         if api is not None:
             api.stop()
+        history.flush_log_tail()
         verdict = judge(history.events)
         (folder / "verdict.json").write_text(json.dumps(verdict.to_dict(), indent=2))
         problems = lab.down()

@@ -14,6 +14,7 @@ from pathlib import Path
 from harness.lab import netns
 
 OutputSink = Callable[[int, str], None]
+MAX_LINE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,9 @@ class ProcessBackend:
         return proc
 
     def _pump(self, proc: RuntimeProcess) -> None:
-        assert proc.popen.stdout is not None
-        for raw in proc.popen.stdout:
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            self.output(proc.generation, line)
-        proc.popen.stdout.close()
+        stream = proc.popen.stdout
+        assert stream is not None
+        # readline(limit) so a function printing one endless line cannot exhaust memory.
+        while raw := stream.readline(MAX_LINE_BYTES):
+            self.output(proc.generation, raw.decode("utf-8", "replace").rstrip("\r\n"))
+        stream.close()

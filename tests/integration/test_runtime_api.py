@@ -245,3 +245,37 @@ def test_rie_invoke_path_works_with_curl_inside_the_sandbox(lab, tmp_path):
         assert json.loads(body) == {"echo": {"hello": "rie"}}
     finally:
         api.stop()
+
+
+def test_malformed_requests_never_break_the_emulator(lab, tmp_path):
+    import socket
+
+    api, history, _ = make_api(lab, tmp_path, SLEEPER)
+    try:
+        # Raw garbage, a bad Content-Length and a chunked body that lies about its size.
+        for raw in (b"\x00\xff garbage\r\n\r\n", b"POST /2018-06-01/runtime/init/error HTTP/1.1\r\n"
+                    b"Content-Length: nope\r\n\r\n", b"POST /2018-06-01/runtime/init/error HTTP/1.1\r\n"
+                    b"Transfer-Encoding: chunked\r\n\r\nzz\r\n"):
+            with netns.entered(lab.sandbox):
+                s = socket.create_connection(("127.0.0.1", 9001), timeout=5)
+            s.sendall(raw)
+            reply = s.recv(4096)
+            s.close()
+            assert reply.startswith(b"HTTP/1.") and b" 400 " in reply.split(b"\r\n")[0]
+        t, box = invoke_in_background(api)
+        wait_for(lambda: history.of_kind("init_start"))
+        rt = Client(lab.sandbox)
+        _, headers, _ = rt.call("GET", f"{API}/runtime/invocation/next")
+        rid = headers["Lambda-Runtime-Aws-Request-Id"]
+        # /error with a body that is not JSON is kept verbatim, like the RIE does.
+        status, _, _ = rt.call("POST", f"{API}/runtime/invocation/{rid}/error", b"{not json",
+                               {"Lambda-Runtime-Function-Error-Type": "Function.Oops"})
+        assert status == 202
+        t.join(5)
+        _, outcome = box["result"]
+        assert outcome.status == "error" and outcome.body == b"{not json"
+        assert outcome.error_type == "Function.Oops"
+        # A /next from a runtime that already responded blocks until the next event: still alive.
+        assert rt.call("GET", f"{API}/ping")[2] == b"pong"
+    finally:
+        api.stop()
