@@ -15,6 +15,12 @@ VERDICT_STYLE = {"healthy": "bold green", "recovered": "bold yellow", "stuck": "
 QUIET = {"log", "resolver_query", "service_request", "invoke_start"}
 
 
+def _error(text: str, limit: int = 140) -> str:
+    """The error as the function said it when it fits; its headline otherwise."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else headline(flat)
+
+
 def _short(text: str, limit: int = 110) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -39,7 +45,7 @@ def describe(event: dict[str, Any], starts: dict[int, float]) -> tuple[str, Text
     if kind == "init_error":
         error = f"{event.get('error_type')}: {event.get('error_message')}"
         return "init_error", Text(f"runtime #{event.get('generation')} [{classify(error, 'init')}] "
-                                  f"{headline(error)}", style="red")
+                                  f"{_error(error)}", style="red")
     if kind == "runtime_exit":
         return "runtime_exit", Text(f"runtime #{event['generation']} {event.get('reason')}"
                                     f" (during {event.get('during')})", style="dim")
@@ -73,7 +79,7 @@ def describe(event: dict[str, Any], starts: dict[int, float]) -> tuple[str, Text
         phase = "init" if status == "init_error" else "invoke"
         text = Text(f"{status:<7} {took:7.1f} ms  ", style="red")
         text.append(f"[{classify(msg, phase)}] ", style="bold red")
-        text.append(headline(msg))
+        text.append(_error(msg))
         return f"invoke {n}", text
     if kind == "harness_error":
         return "HARNESS", Text(str(event.get("error")), style="bold red")
