@@ -16,7 +16,6 @@ from pathlib import Path
 from harness import ownership
 from harness.lab import netns
 
-_HOST_LINK_RE = re.compile(rf"^{ownership.PREFIX}(?P<run>[0-9a-f]{{6}})[a-z]")
 _TMP_RE = re.compile(r"^enirace-(?P<run>[0-9a-f]{6})-")
 
 
@@ -54,7 +53,7 @@ def find_leftovers(cache: dict[str, bool] | None = None) -> dict[str, list[tuple
             if run and not netns.exists(d.name):
                 found["etc"].append((d.name, run))
     for name in host_links():
-        m = _HOST_LINK_RE.match(name or "")
+        m = ownership.LINK_RE.match(name or "")
         if m:
             found["link"].append((name, m.group("run")))
     for d in Path(tempfile.gettempdir()).iterdir():

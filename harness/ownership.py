@@ -21,6 +21,8 @@ from pathlib import Path
 PREFIX = "enr"
 STATE_DIR = Path(os.environ.get("ENIRACE_STATE_DIR", "/run/enirace"))
 RUN_ID_RE = re.compile(r"^[0-9a-f]{6}$")
+# Link names: enr<run><role><lab> (host links only ever belong to docker-mode networks).
+LINK_RE = re.compile(rf"^{PREFIX}(?P<run>[0-9a-f]{{6}})[a-z]")
 # Namespace names: enr-<run>-<lab>-<role>
 NETNS_RE = re.compile(rf"^{PREFIX}-(?P<run>[0-9a-f]{{6}})-(?P<lab>\d+)-(?P<role>[a-z]+)$")
 

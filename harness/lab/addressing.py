@@ -69,15 +69,24 @@ def overlapping(pool: IPv4Network, routes: list[IPv4Network]) -> list[IPv4Networ
 
 
 def host_routes() -> list[IPv4Network]:
-    """Destinations of every IPv4 route and address in the host namespace (read only)."""
+    """Destinations of every IPv4 route and address in the host namespace (read only),
+    except those on the harness's own links: a run's Docker network (docker mode puts
+    its bridge on the host, named with our prefix) holds a leased /24 of the pool and
+    must not make the pool look taken to every other run."""
     from pyroute2 import IPRoute
 
     found: set[IPv4Network] = set()
     with IPRoute() as ipr:
+        ours = {link["index"] for link in ipr.get_links()
+                if ownership.LINK_RE.match(link.get("IFLA_IFNAME") or "")}
         for route in ipr.get_routes(family=2, table=0):
+            if route.get("RTA_OIF") in ours:
+                continue
             dst = route.get("RTA_DST") or "0.0.0.0"
             found.add(IPv4Network(f"{dst}/{route['dst_len']}", strict=False))
         for addr in ipr.get_addr(family=2):
+            if addr["index"] in ours:
+                continue
             found.add(IPv4Network(f"{addr.get('IFA_ADDRESS')}/{addr['prefixlen']}", strict=False))
     return sorted(found)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,9 +44,19 @@ def host_snapshot() -> dict[str, object]:
         out = subprocess.run(["ip", "-j", *args], capture_output=True, text=True, check=True).stdout
         return json.loads(out or "[]")
 
+    def text(*argv: str) -> str:
+        if shutil.which(argv[0]) is None:
+            return f"{argv[0]} not installed"
+        out = subprocess.run(list(argv), capture_output=True, text=True).stdout
+        # iptables-save stamps the time and packet counters into its output.
+        return re.sub(r"\[\d+:\d+\]", "[]", "\n".join(
+            line for line in out.splitlines() if not line.startswith("#")))
+
     links = ip("link", "show")
     for link in links:  # type: ignore[union-attr]
         for volatile in ("stats64", "stats", "operstate", "linkinfo"):
             link.pop(volatile, None)
     return {"links": links, "addr": ip("addr", "show"), "routes": ip("route", "show", "table", "all"),
-            "rules": ip("rule", "show"), "resolv.conf": Path("/etc/resolv.conf").read_text()}
+            "rules": ip("rule", "show"), "resolv.conf": Path("/etc/resolv.conf").read_text(),
+            "qdiscs": text("tc", "qdisc", "show"), "nft": text("nft", "-s", "list", "ruleset"),
+            "iptables": text("iptables-save")}
