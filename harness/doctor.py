@@ -113,26 +113,19 @@ def check_lab() -> Check:
                      "needs a kernel with veth and bridge support (modprobe veth bridge)")
 
 
-def check_dotnet() -> Check:
-    try:
-        from harness import dotnet
-    except ImportError:
-        return Check(".NET 8 runtime", False, "not supported by this build", required=False)
-    rt = dotnet.locate_runtime()
-    if rt is None:
-        return Check(".NET 8 runtime", False, "not found", dotnet.runtime_fix_hint(), required=False)
-    return Check(".NET 8 runtime", True, dotnet.describe_runtime(rt), required=False)
+def dotnet_checks() -> list[Check]:
+    """The .NET 8 runtime and the C# compiler (optional: only .NET functions need them)."""
+    from harness import dotnet
 
-
-def check_dotnet_compiler() -> Check:
-    try:
-        from harness import dotnet
-    except ImportError:
-        return Check("C# compiler", False, "not supported by this build", required=False)
-    comp = dotnet.locate_compiler()
-    if comp is None:
-        return Check("C# compiler", False, "not found", dotnet.compiler_fix_hint(), required=False)
-    return Check("C# compiler", True, str(comp), required=False)
+    runtime, compiler = dotnet.locate_runtime(), dotnet.locate_compiler()
+    return [
+        Check(".NET 8 runtime", runtime is not None,
+              dotnet.describe_runtime(runtime) if runtime else "not found",
+              dotnet.runtime_fix_hint(), required=False),
+        Check("C# compiler", compiler is not None,
+              dotnet.describe_compiler(compiler) if compiler else "not found",
+              dotnet.compiler_fix_hint(), required=False),
+    ]
 
 
 def check_docker() -> Check:
@@ -152,5 +145,5 @@ def run_checks() -> list[Check]:
     for module, package in (("pyroute2", "pyroute2"), ("dnslib", "dnslib"),
                             ("awslambdaric", "awslambdaric"), ("requests", "requests")):
         checks.append(check_module(module, package))
-    checks += [check_pool(), check_lab(), check_dotnet(), check_dotnet_compiler(), check_docker()]
+    checks += [check_pool(), check_lab(), *dotnet_checks(), check_docker()]
     return checks
