@@ -12,7 +12,47 @@ from harness.verdict import Verdict, classify, headline
 
 VERDICT_STYLE = {"healthy": "bold green", "recovered": "bold yellow", "stuck": "bold red",
                  "fault_not_armed": "bold magenta", "harness_error": "bold red"}
-QUIET = {"log", "resolver_query", "service_request", "invoke_start"}
+QUIET = {"log", "resolver_query", "service_request", "invoke_start", "dns_query", "dns_answer",
+         "tcp_syn", "schedule", "capture_start"}
+PACKET_NOTABLE = {"dns_query", "tcp_syn", "tcp_retransmit", "tcp_rst", "icmp_unreachable"}
+
+
+def _detail(detail: Any) -> str:
+    if not isinstance(detail, dict):
+        return str(detail or "")
+    parts = []
+    for key, value in detail.items():
+        if isinstance(value, dict):
+            value = value.get("address") or value.get("ifname") or ""
+        if value not in (None, "", [], {}):
+            parts.append(f"{key}={value}")
+    return " ".join(parts)
+
+
+def _notable(event: dict[str, Any]) -> bool:
+    """Packets shown by default: the ones that went wrong."""
+    if event["kind"] == "dns_query":
+        return event.get("sent", False) and (not event.get("answered") or event.get("rcode") != "NOERROR")
+    if event["kind"] == "tcp_syn":
+        return not event.get("answered")
+    return True
+
+
+def _packet(event: dict[str, Any]) -> str:
+    kind = event["kind"]
+    if kind == "dns_query":
+        answer = (f"answered {event.get('rcode')} in {event.get('answer_ms', 0):.1f} ms"
+                  if event.get("answered") else "no answer")
+        return f"DNS {event.get('qtype')} {event.get('name')} -> {event.get('dst')} via {event.get('iface')}: {answer}"
+    if kind == "dns_answer":
+        return f"DNS answer {event.get('rcode')} {event.get('name')} {' '.join(event.get('answers', []))}"
+    if kind == "tcp_syn":
+        return f"SYN {event.get('flow')}" + ("" if event.get("answered") else " (no SYN-ACK)")
+    if kind == "tcp_retransmit":
+        return f"{event.get('what')} retransmit #{event.get('count')} {event.get('flow')}"
+    if kind == "tcp_rst":
+        return f"RST {event.get('flow')}"
+    return f"ICMP {event.get('reason')} about {event.get('about')}"
 
 
 def _error(text: str, limit: int = 140) -> str:
@@ -53,16 +93,31 @@ def describe(event: dict[str, Any], starts: dict[int, float]) -> tuple[str, Text
         return kind, Text(str(event.get("reason", "")), style="red")
     if kind == "fault":
         ok = event.get("verified")
-        detail = event.get("detail") or {}
-        what = " ".join(f"{v}" for v in detail.values() if v) if isinstance(detail, dict) else str(detail)
-        text = Text(f"{event['fault']} ", style="bold magenta")
-        text.append(f"[{event.get('trigger')}] timer error {event.get('error_ms', 0):+.3f} ms, "
+        step = event.get("step", "apply")
+        text = Text(f"{event['fault']}" + (f" ({step})" if step != "apply" else "") + " ",
+                    style="bold magenta")
+        trigger = event.get("trigger", "")
+        if "..." not in trigger and ".." in trigger:
+            trigger += f" drew {event.get('offset_ms', 0):g}ms"
+        text.append(f"[{trigger}] timer error {event.get('error_ms', 0):+.3f} ms, "
                     f"applied in {event.get('apply_ms', 0):.1f} ms ")
         text.append("verified" if ok else f"NOT armed {event.get('error', '')}",
                     style="green" if ok else "bold red")
+        what = _detail(event.get("detail"))
         if what:
             text.append(f"  {what}", style="dim")
         return "FAULT", text
+    if kind == "fault_step_cancelled":
+        return "FAULT", Text(f"{event['fault']} ({event.get('step')}) not run: {event.get('why')}",
+                             style="dim")
+    if kind in PACKET_NOTABLE and _notable(event):
+        return "packet", Text(_packet(event), style="yellow")
+    if kind == "capture":
+        if event.get("error"):
+            return "capture", Text(f"failed: {event['error']}", style="red")
+        return "capture", Text(f"{event.get('packets')} packets -> {event.get('file')}"
+                               + (f", {event['kernel_drops']} dropped" if event.get("kernel_drops") else ""),
+                               style="dim")
     if kind == "fault_skipped":
         return "FAULT", Text(f"{event['fault']} [{event.get('trigger')}] never fired: {event.get('why')}",
                              style="bold red")
@@ -106,12 +161,17 @@ def render(console: Console, title: str, events: list[dict[str, Any]], verdict: 
         if row is None:
             if not verbose or event["kind"] not in QUIET:
                 continue
-            detail = event.get("line") or " ".join(f"{k}={v}" for k, v in event.items()
-                                                  if k not in ("t_ms", "kind"))
-            row = (event["kind"], Text(_short(detail, 160), style="dim"))
+            if event["kind"] in PACKET_NOTABLE | {"dns_answer"}:
+                row = ("packet", Text(_packet(event), style="dim"))
+            else:
+                detail = event.get("line") or " ".join(f"{k}={v}" for k, v in event.items()
+                                                      if k not in ("t_ms", "kind"))
+                row = (event["kind"], Text(_short(detail, 160), style="dim"))
         table.add_row(f"{t:9.1f} ms", row[0], row[1])
     console.print(table)
     console.print(verdict_line(verdict))
+    for line in verdict.evidence:
+        console.print(Text(f"  evidence: {line}", style="yellow"))
 
 
 def verdict_line(verdict: Verdict) -> Text:

@@ -80,6 +80,8 @@ class Verdict:
     fault_cleared_ms: float | None = None
     exposed: bool = False
     failures: list[Failure] = field(default_factory=list)
+    # What the packet capture shows below the error text (harness/evidence.py).
+    evidence: list[str] = field(default_factory=list)
 
     @property
     def error_classes(self) -> list[str]:
@@ -91,22 +93,61 @@ class Verdict:
         return out
 
 
+def _network_changes(events: list[Event]) -> list[Event]:
+    return sorted((e for e in events if (e["kind"] == "fault" and e.get("verified"))
+                   or e["kind"] == "initial_state"), key=lambda e: e["t_ms"])
+
+
+def _apply_change(state: dict[str, bool], event: Event) -> None:
+    """A change sets the aspects it names (eni, link, dns, ...; see lab/faults.py).
+    An event without aspects (older histories) sets the whole network at once."""
+    aspects = event.get("aspects")
+    if aspects is None:
+        state.clear()
+        state["network"] = bool(event.get("impairs"))
+    else:
+        state.update(aspects)
+
+
+def aspects_at(events: list[Event], t_ms: float) -> dict[str, bool]:
+    """Which aspects of the network were impaired at `t_ms`."""
+    state: dict[str, bool] = {}
+    for e in _network_changes(events):
+        if e["t_ms"] > t_ms:
+            break
+        _apply_change(state, e)
+    return {k: v for k, v in state.items() if v}
+
+
 def impaired_windows(events: list[Event]) -> list[tuple[float, float | None]]:
-    """Intervals during which the network was impaired (None: still at the end)."""
+    """Intervals during which the network was impaired (None: still at the end):
+    while any aspect is impaired, plus the blip of a transient fault (a swap)."""
     windows: list[tuple[float, float | None]] = []
     opened: float | None = None
-    changes = sorted(
-        (e for e in events if (e["kind"] == "fault" and e.get("verified")) or e["kind"] == "initial_state"),
-        key=lambda e: e["t_ms"])
-    for e in changes:
-        if e.get("impairs") and opened is None:
+    state: dict[str, bool] = {}
+    for e in _network_changes(events):
+        _apply_change(state, e)
+        if any(state.values()) and opened is None:
             opened = e["t_ms"]
-        elif not e.get("impairs") and opened is not None:
+        elif not any(state.values()) and opened is not None:
             windows.append((opened, e["t_ms"]))
             opened = None
+        if e.get("blip_ms"):
+            windows.append((float(e["blip_ms"][0]), float(e["blip_ms"][1])))
     if opened is not None:
         windows.append((opened, None))
-    return windows
+    return _merged(windows)
+
+
+def _merged(windows: list[tuple[float, float | None]]) -> list[tuple[float, float | None]]:
+    out: list[tuple[float, float | None]] = []
+    for start, end in sorted(windows, key=lambda w: w[0]):
+        if out and (out[-1][1] is None or start <= out[-1][1]):
+            last_end = out[-1][1]
+            out[-1] = (out[-1][0], None if last_end is None or end is None else max(last_end, end))
+        else:
+            out.append((start, end))
+    return out
 
 
 def _failures(events: list[Event]) -> list[Failure]:
@@ -127,6 +168,15 @@ def _failures(events: list[Event]) -> list[Failure]:
 
 
 def judge(events: list[Event]) -> Verdict:
+    verdict = _judge(events)
+    if verdict.verdict not in ("harness_error", "fault_not_armed"):
+        from harness.evidence import explain
+
+        verdict.evidence = explain(events)
+    return verdict
+
+
+def _judge(events: list[Event]) -> Verdict:
     for e in events:
         if e["kind"] == "harness_error":
             return Verdict("harness_error", e.get("error", "the harness failed"))
@@ -135,7 +185,9 @@ def judge(events: list[Event]) -> Verdict:
             return Verdict("fault_not_armed", f"initial state eni: {e.get('eni')} did not hold: {e.get('state')}")
         if e["kind"] == "fault" and not e.get("verified"):
             why = e.get("error") or f"kernel state after it: {e.get('state')}"
-            return Verdict("fault_not_armed", f"fault {e['fault']} at {e.get('trigger')} did not take effect ({why})")
+            step = f" ({e['step']})" if e.get("step", "apply") != "apply" else ""
+            return Verdict("fault_not_armed",
+                           f"fault {e['fault']}{step} at {e.get('trigger')} did not take effect ({why})")
         if e["kind"] == "fault_skipped":
             return Verdict("fault_not_armed", f"fault {e['fault']} at {e.get('trigger')} never fired: {e.get('why')}")
 

@@ -54,14 +54,19 @@ class RuntimeProcess:
 class ProcessBackend:
     name = "process"
 
-    def __init__(self, sandbox: str, output: OutputSink, logfile: Path | None = None) -> None:
+    def __init__(self, sandbox: str, output: OutputSink, logfile: Path | None = None,
+                 etc_prefix: list[str] | None = None) -> None:
         self.sandbox = sandbox
         self.output = output
         self.logfile = logfile
+        # Run inside `ip netns exec`'s private mount namespace before the runtime:
+        # the lab's /etc overlay (harness/lab/sandbox_etc.py), so resolv.conf
+        # changes by rename reach a running function.
+        self.etc_prefix = etc_prefix or []
 
     def spawn(self, spec: LaunchSpec, generation: int) -> RuntimeProcess:
         popen = subprocess.Popen(
-            netns.exec_prefix(self.sandbox) + spec.argv,
+            netns.exec_prefix(self.sandbox) + self.etc_prefix + spec.argv,
             env=spec.env,
             cwd=spec.cwd,
             stdin=subprocess.DEVNULL,

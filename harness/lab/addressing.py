@@ -10,6 +10,7 @@ import fcntl
 import ipaddress
 import os
 import random
+import time
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
@@ -91,8 +92,23 @@ def host_routes() -> list[IPv4Network]:
     return sorted(found)
 
 
+# Every trial checks its pool; a sweep worker runs one or two trials a second, and a
+# netlink dump of the host's routes costs 5-20 ms. The host's routes are reread when
+# this old.
+HOST_ROUTES_TTL_S = 2.0
+_host_routes_cache: tuple[float, list[IPv4Network]] | None = None
+
+
+def recent_host_routes() -> list[IPv4Network]:
+    global _host_routes_cache
+    now = time.monotonic()
+    if _host_routes_cache is None or now - _host_routes_cache[0] > HOST_ROUTES_TTL_S:
+        _host_routes_cache = (now, host_routes())
+    return _host_routes_cache[1]
+
+
 def check_pool(pool: IPv4Network, routes: list[IPv4Network] | None = None) -> None:
-    clash = overlapping(pool, host_routes() if routes is None else routes)
+    clash = overlapping(pool, recent_host_routes() if routes is None else routes)
     if clash:
         listed = ", ".join(str(r) for r in clash[:3])
         raise PoolError(

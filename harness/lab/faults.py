@@ -1,37 +1,96 @@
 """Faults: network actions on a lab, each with apply, revert and verify.
 
-`verify` reads the real state back from the kernel, so a fault that silently did
-nothing is caught (the trial becomes fault_not_armed). `impairs` says whether the
-network is impaired once the fault has been applied; the checker derives the
-fault windows from it.
+`verify` reads the real state back from the kernel or the resolver, so a fault
+that silently did nothing is caught (the trial becomes fault_not_armed).
+
+Each fault says what it does to the network as *aspects*: `eni` (no usable
+interface), `link` (no carrier), `blackhole`, `dns`, `resolv_conf`, `netem`, each
+True while impaired. The checker replays the aspects of the initial state and of
+every verified firing; the network is impaired while any aspect is. That keeps
+the fault windows right when faults overlap or a `for:` reverts one of them.
+`impairs` is whether the fault's apply leaves an aspect impaired (for netem and
+resolv_conf that depends on the parameters, so it is an instance property).
+
+The catalogue lives in faults_eni.py, faults_traffic.py and faults_dns.py.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from harness.lab.topology import Eni, Lab
+from harness.lab import fault_params
+from harness.lab.topology import Lab
+
+State = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One timed action of a firing: `apply` or `revert`, `at_ms` after the firing."""
+
+    at_ms: float
+    action: str  # apply | revert
+    label: str
 
 
 class Fault:
     name: ClassVar[str]
-    impairs: ClassVar[bool]
+    # The fault changes the network only for the duration of its apply call (a swap):
+    # the checker counts that short blip as a window of its own.
+    transient: ClassVar[bool] = False
 
     def __init__(self, lab: Lab, **params: Any) -> None:
         self.lab = lab
         self.params = params
+        self.p = fault_params.parse(self.name, params)
+        self.seed = 0  # set by the nemesis from the trial seed: random choices repeat with it
 
-    def apply(self) -> dict[str, Any]:
+    # -- what subclasses implement ---------------------------------------------------
+
+    def prepare(self) -> None:
+        """Called when the schedule is armed, well before the firing: do here
+        whatever costs time and changes nothing the sandbox can see."""
+
+    def apply(self) -> State:
         raise NotImplementedError
 
-    def revert(self) -> dict[str, Any]:
+    def revert(self) -> State:
         raise NotImplementedError
 
-    def verify(self) -> tuple[bool, dict[str, Any]]:
-        """(took effect?, what the kernel says)."""
+    def verify(self) -> tuple[bool, State]:
+        """(did apply take effect?, what the kernel or resolver says)."""
         raise NotImplementedError
+
+    def verify_reverted(self) -> tuple[bool, State]:
+        raise NotImplementedError
+
+    def effect(self) -> dict[str, bool]:
+        """Aspects after apply (True: impaired)."""
+        raise NotImplementedError
+
+    def revert_effect(self) -> dict[str, bool]:
+        """Aspects after revert; by default each aspect of apply, flipped."""
+        return {aspect: not impaired for aspect, impaired in self.effect().items()}
+
+    # -- shared ------------------------------------------------------------------------
+
+    @property
+    def impairs(self) -> bool:
+        return any(self.effect().values())
+
+    def steps(self, for_ms: float | None) -> list[Step]:
+        """The firing's timed actions: apply, and with `for:` a revert after it."""
+        out = [Step(0.0, "apply", "apply")]
+        if for_ms is not None:
+            out.append(Step(for_ms, "revert", "revert"))
+        return out
+
+
+class FaultNotApplicable(RuntimeError):
+    """The lab is not in a state the fault can act on (e.g. no ENI to detach)."""
 
 
 # Carrier (operstate UP) follows a veth's admin state asynchronously; verify waits
@@ -39,8 +98,7 @@ class Fault:
 SETTLE_S = 0.5
 
 
-def settled(read: Callable[[], dict[str, Any]], check: Callable[[dict[str, Any]], bool]
-            ) -> tuple[bool, dict[str, Any]]:
+def settled(read: Callable[[], State], check: Callable[[State], bool]) -> tuple[bool, State]:
     deadline = time.monotonic() + SETTLE_S
     while True:
         state = read()
@@ -49,60 +107,25 @@ def settled(read: Callable[[], dict[str, Any]], check: Callable[[dict[str, Any]]
         time.sleep(0.002)
 
 
-def eni_usable(state: dict[str, Any]) -> bool:
+def eni_usable(state: State) -> bool:
     return any(link["up"] and link["addresses"] for link in state["links"]) and bool(state["default_via"])
 
 
-class AttachEni(Fault):
-    name = "attach_eni"
-    impairs = False
-
-    def __init__(self, lab: Lab, **params: Any) -> None:
-        super().__init__(lab, **params)
-        self.eni: Eni | None = None
-
-    def apply(self) -> dict[str, Any]:
-        self.eni = self.lab.attach_eni()
-        return {"ifname": self.eni.ifname, "address": str(self.eni.address)}
-
-    def revert(self) -> dict[str, Any]:
-        gone = self.lab.detach_eni(self.eni)
-        return {"ifname": gone.ifname if gone else None}
-
-    def verify(self) -> tuple[bool, dict[str, Any]]:
-        eni = self.eni
-
-        def check(state: dict[str, Any]) -> bool:
-            return eni_usable(state) and (eni is None or any(
-                link["ifname"] == eni.ifname and str(eni.address) in link["addresses"]
-                for link in state["links"]))
-
-        return settled(self.lab.sandbox_state, check)
+def link_named(state: State, ifname: str) -> dict[str, Any] | None:
+    return next((link for link in state["links"] if link["ifname"] == ifname), None)
 
 
-class DetachEni(Fault):
-    name = "detach_eni"
-    impairs = True
+def catalogue() -> dict[str, type[Fault]]:
+    from harness.lab import faults_dns, faults_eni, faults_traffic
 
-    def __init__(self, lab: Lab, **params: Any) -> None:
-        super().__init__(lab, **params)
-        self.removed: Eni | None = None
-
-    def apply(self) -> dict[str, Any]:
-        self.removed = self.lab.detach_eni()
-        return {"ifname": self.removed.ifname if self.removed else None}
-
-    def revert(self) -> dict[str, Any]:
-        eni = self.lab.attach_eni(same_address_as=self.removed)
-        return {"ifname": eni.ifname, "address": str(eni.address)}
-
-    def verify(self) -> tuple[bool, dict[str, Any]]:
-        return settled(self.lab.sandbox_state,
-                       lambda state: not state["links"] and state["default_via"] is None)
-
-
-CATALOGUE: dict[str, type[Fault]] = {cls.name: cls for cls in (AttachEni, DetachEni)}
+    found: dict[str, type[Fault]] = {}
+    for module in (faults_eni, faults_traffic, faults_dns):
+        for cls in module.FAULTS:
+            found[cls.name] = cls
+    missing = set(fault_params.FAULT_NAMES) - set(found)
+    assert not missing, f"faults without an implementation: {missing}"
+    return found
 
 
 def make(name: str, lab: Lab, params: dict[str, Any]) -> Fault:
-    return CATALOGUE[name](lab, **params)
+    return catalogue()[name](lab, **params)

@@ -13,12 +13,18 @@ import ctypes
 import os
 import signal
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pyroute2 import IPRoute
-from pyroute2 import netns as _pr_netns
+if TYPE_CHECKING:
+    from pyroute2 import IPRoute
+
+# pyroute2 is imported where it is used: the stand-alone enirace-rie drop-in
+# imports this module through the emulator and must run on the stdlib alone.
 
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = Path("/run/netns")
@@ -26,7 +32,11 @@ ETC_NETNS = Path("/etc/netns")
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def path(name: str) -> Path:
+def path(name: str | Path) -> Path:
+    """/run/netns/<name>, or `name` itself when it is already a path (for
+    instance a container's /proc/<pid>/ns/net)."""
+    if isinstance(name, Path) or name.startswith("/"):
+        return Path(name)
     return NETNS_DIR / name
 
 
@@ -41,10 +51,66 @@ def list_names() -> list[str]:
         return []
 
 
+MS_BIND, MS_REC, MS_SHARED = 0x1000, 0x4000, 1 << 20
+_shared_dir = False
+
+
+def _share_netns_dir() -> None:
+    """Make /run/netns a shared mount point, as `ip netns add` does, so namespace
+    mounts made later also appear in mount namespaces copied earlier (ip netns exec)."""
+    global _shared_dir
+    if _shared_dir:
+        return
+    NETNS_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
+    d = str(NETNS_DIR).encode()
+    if _libc.mount(b"none", d, None, MS_SHARED | MS_REC, None) != 0:
+        if ctypes.get_errno() != 22:  # EINVAL: not a mount point yet
+            raise OSError(ctypes.get_errno(), f"mount --make-rshared {NETNS_DIR}")
+        if (_libc.mount(d, d, b"none", MS_BIND | MS_REC, None) != 0
+                or _libc.mount(b"none", d, None, MS_SHARED | MS_REC, None) != 0):
+            err = ctypes.get_errno()
+            raise OSError(err, f"mount --bind {NETNS_DIR}: {os.strerror(err)}")
+    _shared_dir = True
+
+
 def create(name: str) -> None:
+    """A new named namespace, like `ip netns add`, without forking: a short-lived
+    thread unshares its network namespace and bind-mounts it on /run/netns/<name>.
+    (pyroute2's create forks a child process for this, ~10 ms per namespace.)"""
     if exists(name):
         raise FileExistsError(f"network namespace {name} already exists")
-    _pr_netns.create(name)
+    _share_netns_dir()
+    target = path(name)
+    os.close(os.open(target, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444))
+    failure: list[OSError] = []
+
+    def unshare_and_mount() -> None:
+        # unshare(CLONE_NEWNET) moves only this thread; the thread then ends.
+        if _libc.unshare(CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            failure.append(OSError(err, f"unshare(CLONE_NEWNET): {os.strerror(err)}"))
+            return
+        if _libc.mount(b"/proc/thread-self/ns/net", str(target).encode(), b"none", MS_BIND, None) != 0:
+            err = ctypes.get_errno()
+            failure.append(OSError(err, f"mount {target}: {os.strerror(err)}"))
+
+    worker = threading.Thread(target=unshare_and_mount, name=f"netns-create-{name}")
+    worker.start()
+    worker.join()
+    if failure:
+        target.unlink(missing_ok=True)
+        raise failure[0]
+
+
+def attach(name: str, pid: int) -> None:
+    """Name the network namespace of process `pid` (a container's) as `name`, like
+    `ip netns attach`: a bind mount of /proc/<pid>/ns/net on /run/netns/<name>.
+    The mount keeps the namespace alive after the process is gone, until remove()."""
+    from pyroute2 import netns as _pr_netns
+
+    if exists(name):
+        raise FileExistsError(f"network namespace {name} already exists")
+    _pr_netns.attach(name, pid)
 
 
 def _setns(fd: int) -> None:
@@ -54,8 +120,9 @@ def _setns(fd: int) -> None:
 
 
 @contextmanager
-def entered(name: str) -> Iterator[None]:
-    """Run the block with the current thread inside namespace `name`."""
+def entered(name: str | Path) -> Iterator[None]:
+    """Run the block with the current thread inside namespace `name` (a name
+    under /run/netns, or a namespace file's path)."""
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
         target = os.open(path(name), os.O_RDONLY | os.O_CLOEXEC)
@@ -72,7 +139,7 @@ def entered(name: str) -> Iterator[None]:
 
 
 @contextmanager
-def rtnl(name: str) -> Iterator[IPRoute]:
+def rtnl(name: str | Path) -> Iterator[IPRoute]:
     """An IPRoute for namespace `name`, used and closed by this thread only.
 
     pyroute2 0.9 opens a new netlink socket lazily for every thread that touches
@@ -80,6 +147,8 @@ def rtnl(name: str) -> Iterator[IPRoute]:
     across threads would therefore send a fault thread's changes to the host
     namespace. Keeping the thread inside `name` for the whole block rules that out.
     """
+    from pyroute2 import IPRoute
+
     with entered(name):
         ipr = IPRoute()
         try:
@@ -88,12 +157,12 @@ def rtnl(name: str) -> Iterator[IPRoute]:
             ipr.close()
 
 
-def socket_in(name: str, family: int, kind: int) -> socket.socket:
+def socket_in(name: str | Path, family: int, kind: int) -> socket.socket:
     with entered(name):
         return socket.socket(family, kind)
 
 
-def inode(name: str) -> int | None:
+def inode(name: str | Path) -> int | None:
     try:
         return path(name).stat().st_ino
     except FileNotFoundError:
@@ -106,14 +175,16 @@ def pids_in(name: str) -> list[int]:
     if ino is None:
         return []
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if (entry / "ns" / "net").stat().st_ino == ino:
-                found.append(int(entry.name))
-        except (FileNotFoundError, PermissionError, ProcessLookupError):
-            continue
+    # os.scandir and plain strings: this runs twice per trial over every process.
+    with os.scandir("/proc") as entries:
+        for entry in entries:
+            if not entry.name.isdigit():
+                continue
+            try:
+                if os.stat(f"/proc/{entry.name}/ns/net").st_ino == ino:
+                    found.append(int(entry.name))
+            except (FileNotFoundError, PermissionError, ProcessLookupError):
+                continue
     return found
 
 
@@ -128,11 +199,31 @@ def kill_all_in(name: str) -> list[int]:
             killed.append(pid)
         except ProcessLookupError:
             pass
+    _wait_dead(killed)
     return killed
+
+
+def _wait_dead(pids: list[int], timeout_s: float = 2.0) -> None:
+    """Wait until each pid has exited (gone or a zombie). SIGKILL is not instant:
+    a dying process still runs its exit path (closing files, dropping its mount
+    namespace) for a few milliseconds, and a namespace removed before then would
+    still be held by it."""
+    deadline = time.monotonic() + timeout_s
+    for pid in pids:
+        while time.monotonic() < deadline:
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    if fh.read().rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
+                        break
+            except (FileNotFoundError, ProcessLookupError):
+                break
+            time.sleep(0.001)
 
 
 def remove(name: str) -> None:
     """Kill what runs inside, unmount and delete the namespace, and its /etc/netns dir."""
+    from pyroute2 import netns as _pr_netns
+
     kill_all_in(name)
     if exists(name):
         try:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
 import socketserver
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from ipaddress import IPv4Address
@@ -12,21 +14,31 @@ from typing import Any
 
 from dnslib import QTYPE, RCODE, RR, A, DNSRecord
 
+from harness.lab import netns
 from harness.lab.netserver import NamespacedTCPServer, NamespacedUDPServer
 
 SERVICE_NAME = "svc.internal"
 SERVICE_PORT = 8080
+# The name dns faults verify with: answered like any lab name, never recorded.
+PROBE_NAME = "probe.enirace.internal"
+RESOLVER_MODES = ("answer", "servfail", "nxdomain", "drop", "slow")
 Notify = Callable[..., None]
 
 
 class Resolver:
     """Answers the lab's names and refuses everything else (it never recurses, so
-    no query ever leaves the lab). `mode` is the hook DNS faults switch."""
+    no query ever leaves the lab). `mode` is the hook DNS faults switch:
+    answer, servfail, nxdomain (for every name), drop (never answer) or slow
+    (answer after `delay_s`)."""
 
     def __init__(self, ns: str, address: IPv4Address, names: dict[str, IPv4Address],
                  notify: Notify | None = None) -> None:
+        self.ns = ns
+        self.address = address
         self.names = {k.rstrip(".").lower(): v for k, v in names.items()}
+        self.names[PROBE_NAME] = address
         self.mode = "answer"
+        self.delay_s = 0.0
         self.notify = notify
         self.queries = 0
         self._lock = threading.Lock()
@@ -38,17 +50,55 @@ class Resolver:
     def stop(self) -> None:
         self._server.stop()
 
+    def set_mode(self, mode: str, delay_s: float = 0.0) -> None:
+        if mode not in RESOLVER_MODES:
+            raise ValueError(f"resolver mode {mode!r}; use one of {', '.join(RESOLVER_MODES)}")
+        with self._lock:
+            self.mode, self.delay_s = mode, delay_s
+
+    def probe(self, timeout_s: float) -> str:
+        """Ask the resolver for PROBE_NAME from inside the vpc namespace: its rcode
+        (NOERROR, SERVFAIL, ...), or "NO_ANSWER" if nothing came within timeout_s."""
+        sock = netns.socket_in(self.ns, socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.settimeout(timeout_s)
+            query = DNSRecord.question(PROBE_NAME)
+            sock.sendto(query.pack(), (str(self.address), 53))
+            deadline = time.monotonic() + timeout_s
+            while True:
+                sock.settimeout(max(0.0001, deadline - time.monotonic()))
+                try:
+                    data = sock.recv(4096)
+                except TimeoutError:
+                    return "NO_ANSWER"
+                reply = DNSRecord.parse(data)
+                if reply.header.id == query.header.id:
+                    return str(RCODE[reply.header.rcode])
+        finally:
+            sock.close()
+
     def answer(self, packet: bytes) -> bytes | None:
         try:
             request = DNSRecord.parse(packet)
         except Exception:
             return None  # not DNS: drop, as a real resolver would
-        with self._lock:
-            self.queries += 1
         qname = str(request.q.qname).rstrip(".").lower()
         qtype = QTYPE[request.q.qtype]
+        probe = qname == PROBE_NAME
+        with self._lock:
+            self.queries += 0 if probe else 1
+            mode, delay_s = self.mode, self.delay_s
+        if mode == "drop":
+            if self.notify and not probe:
+                self.notify("resolver_query", name=qname, qtype=qtype, rcode="DROPPED")
+            return None
+        if mode == "slow":
+            time.sleep(delay_s)  # each query has its own handler thread
         reply = request.reply()
-        if qname in self.names:
+        if mode in ("servfail", "nxdomain"):
+            reply.header.rcode = RCODE.SERVFAIL if mode == "servfail" else RCODE.NXDOMAIN
+            rcode = mode.upper()
+        elif qname in self.names:
             if request.q.qtype == QTYPE.A:
                 reply.add_answer(RR(request.q.qname, QTYPE.A, rdata=A(str(self.names[qname])), ttl=5))
             elif request.q.qtype == QTYPE.AAAA:
@@ -57,7 +107,7 @@ class Resolver:
         else:
             reply.header.rcode = RCODE.REFUSED
             rcode = "REFUSED"
-        if self.notify:
+        if self.notify and not probe:
             self.notify("resolver_query", name=qname, qtype=qtype, rcode=rcode)
         return reply.pack()
 
