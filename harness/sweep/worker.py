@@ -1,0 +1,131 @@
+"""A sweep worker: a process of its own that registers its own Run (so its labs,
+leases and cleanup are its own), takes trials from a queue and reports results.
+
+Signals: SIGINT is ignored (the terminal sends Ctrl-C to the whole process group;
+the parent decides), SIGTERM stops the worker: the trial in progress is torn down
+(run_trial's finally) and the worker exits. A worker whose parent died exits too.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import queue
+import shutil
+import signal
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from harness import ownership
+from harness.ownership import Run
+from harness.sweep.grid import SweepSpec, trial_scenario
+
+TrialFn = Callable[[SweepSpec, dict[str, Any], Run, Path, bool], dict[str, Any]]
+REAL_TRIAL = "harness.sweep.worker:real_trial"
+
+
+class Stop(BaseException):
+    """SIGTERM in a worker: unwinds through run_trial's teardown."""
+
+
+_stopping = False
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    global _stopping
+    if _stopping:
+        return  # once is enough: a second signal must not interrupt the teardown
+    _stopping = True
+    raise Stop()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def resolve(path: str) -> TrialFn:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
+def capture_supported() -> bool:
+    from harness.trial import run_trial
+
+    return "capture" in inspect.signature(run_trial).parameters
+
+
+def real_trial(spec: SweepSpec, task: dict[str, Any], run: Run, out_root: Path, capture: bool) -> dict[str, Any]:
+    """One real trial in a real lab."""
+    from harness.trial import run_trial
+
+    scenario = trial_scenario(spec, task)
+    kwargs: dict[str, Any] = {"capture": capture} if capture and capture_supported() else {}
+    result = run_trial(scenario, run, out_root, trial_id=task["trial"], **kwargs)
+    return {"verdict": result.verdict.to_dict(), "teardown_problems": result.teardown_problems}
+
+
+def main(task_q: Any, result_q: Any, spec_json: dict[str, Any], trial_fn: str, out_root: str,
+         capture: bool, parent_pid: int, state_dir: str, max_trials: int = 0) -> None:
+    """Run trials until told to stop; with `max_trials`, retire after that many (the
+    parent starts a fresh worker), so memory that trial code leaves behind in a
+    long-lived process (pyroute2 keeps ~0.2 MB per trial) cannot pile up."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    ownership.STATE_DIR = Path(state_dir)  # the parent's, even if it was changed after import
+    spec = SweepSpec.from_json(spec_json)
+    fn = resolve(trial_fn)
+    root = Path(out_root)
+    # The worker's parent is the forkserver; it exits when the sweep does, and the
+    # worker is then reparented: that change is how an orphan notices.
+    first_parent = os.getppid()
+    try:
+        with Run.register("sweep") as run:
+            result_q.put({"type": "ready", "pid": os.getpid(), "run": run.run_id})
+            done = 0
+            while True:
+                try:
+                    task = task_q.get(timeout=0.5)
+                except queue.Empty:
+                    if os.getppid() != first_parent or not _alive(parent_pid):
+                        return  # orphaned: the sweep is gone
+                    continue
+                if task is None:
+                    return
+                _one(fn, spec, task, run, root, capture, result_q)
+                done += 1
+                if max_trials and done >= max_trials:
+                    result_q.put({"type": "retire", "pid": os.getpid()})
+                    return
+    except Stop:
+        return
+
+
+def _one(fn: TrialFn, spec: SweepSpec, task: dict[str, Any], run: Run, root: Path, capture: bool,
+         result_q: Any) -> None:
+    folder = root / task["trial"]
+    if folder.exists():  # left by an interrupted attempt: start clean
+        shutil.rmtree(folder, ignore_errors=True)
+    result_q.put({"type": "start", "trial": task["trial"], "pid": os.getpid()})
+    started = time.time()
+    try:
+        out = fn(spec, task, run, root, capture)
+    except Stop:
+        raise
+    except Exception as exc:  # the harness failed: record it, keep going
+        out = {"verdict": {"verdict": "harness_error", "reason": f"{type(exc).__name__}: {exc}",
+                           "failures": []},
+               "traceback": traceback.format_exc(limit=8)}
+    out.update(trial=task["trial"], started=round(started, 3), duration_s=round(time.time() - started, 3),
+               worker=run.run_id)
+    result_q.put({"type": "done", "result": out})
