@@ -17,7 +17,7 @@ def _install(session: nox.Session, extras: str = "") -> None:
 @nox.session
 def demo(session: nox.Session) -> None:
     """late-eni-attach for every sample handler, with a verdict table."""
-    _install(session, "dotnet")
+    _install(session, "dotnet,docker")
     session.run("enirace", "demo", *session.posargs)
 
 

@@ -19,8 +19,12 @@ fi
 
 # Debian packages the harness and its tests use. Only missing ones are installed.
 packages=(iproute2 curl ca-certificates
+          # blackhole and netem faults use iptables inside the vpc namespace
+          iptables
           # C# compiler for the .NET samples (they run on the .NET 8 runtime from PyPI)
-          mono-mcs libmono-system-net-http4.0-cil)
+          mono-mcs libmono-system-net-http4.0-cil
+          # the docker backend: an engine, and debootstrap for the offline base image
+          docker.io debootstrap)
 # A Python from elsewhere (pyenv, a CI image) may stand in for Debian's python3.
 if ! { command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null; }; then
   packages+=(python3 python3-venv python3-pip)
@@ -34,6 +38,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The docker backend's tests and demo rows need a running engine. Ask the socket
+# directly: a newer docker CLI on PATH may not match Debian's engine.
+engine_up() { curl -sf --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null 2>&1; }
+if ! engine_up; then
+  echo "starting dockerd (log: /var/log/dockerd.log)"
+  nohup dockerd >/var/log/dockerd.log 2>&1 &
+  for _ in $(seq 60); do engine_up && break; sleep 1; done
+  engine_up || { echo "error: dockerd did not start; see /var/log/dockerd.log" >&2; exit 2; }
 fi
 
 python3 - <<'PY' || { echo "error: enirace needs Python >= 3.11 (python3 is older); install python3.11 or newer" >&2; exit 2; }

@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import ownership
+from harness import docker_cleanup, ownership
 from harness.lab import netns
 
 _TMP_RE = re.compile(r"^enirace-(?P<run>[0-9a-f]{6})-")
@@ -42,7 +42,9 @@ def host_links() -> list[str]:
 
 def find_leftovers(cache: dict[str, bool] | None = None) -> dict[str, list[tuple[str, str]]]:
     """(kind -> [(name, run id)]) of every object that carries our prefix."""
-    found: dict[str, list[tuple[str, str]]] = {"netns": [], "etc": [], "link": [], "tmp": [], "run": []}
+    # Docker objects first: removing a run's network also removes its host bridge.
+    found: dict[str, list[tuple[str, str]]] = docker_cleanup.leftovers()
+    found.update({"netns": [], "etc": [], "sandbox": [], "link": [], "tmp": [], "run": []})
     for name in netns.list_names():
         run = ownership.run_of_netns(name)
         if run:
@@ -52,6 +54,12 @@ def find_leftovers(cache: dict[str, bool] | None = None) -> dict[str, list[tuple
             run = ownership.run_of_netns(d.name)
             if run and not netns.exists(d.name):
                 found["etc"].append((d.name, run))
+    sandboxes = ownership.STATE_DIR / "sandboxes"  # each sandbox's /etc overlay (lab/sandbox_etc.py)
+    if sandboxes.is_dir():
+        for d in sandboxes.iterdir():
+            run = ownership.run_of_netns(d.name)
+            if run:
+                found["sandbox"].append((str(d), run))
     for name in host_links():
         m = ownership.LINK_RE.match(name or "")
         if m:
@@ -88,13 +96,15 @@ def cleanup(dry_run: bool = False) -> CleanupReport:
                 report.removed.append(label)
                 continue
             try:
-                if kind == "netns":
+                if kind in ("container", "network"):
+                    docker_cleanup.remove(kind, name)
+                elif kind == "netns":
                     netns.remove(name)
                 elif kind == "etc":
                     netns.remove_etc(name)
                 elif kind == "link":
                     _remove_host_link(name)
-                elif kind == "tmp":
+                elif kind in ("tmp", "sandbox"):
                     shutil.rmtree(name, ignore_errors=True)
                 elif kind == "run":
                     (ownership.runs_dir() / name).unlink(missing_ok=True)

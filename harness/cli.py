@@ -66,7 +66,7 @@ def main() -> None:
     """Reproduce the AWS Lambda late-ENI race on one Linux machine."""
 
 
-def _run_one(scenario: scenario_mod.Scenario, out: Path, source: Path) -> Any:
+def _run_one(scenario: scenario_mod.Scenario, out: Path, source: Path, capture: bool = True) -> Any:
     from harness import functions
     from harness.lab import addressing
     from harness.ownership import Run
@@ -80,7 +80,7 @@ def _run_one(scenario: scenario_mod.Scenario, out: Path, source: Path) -> Any:
     require_privileges()
     cleanup_mod.cleanup()  # what dead runs left behind, never a live run's objects
     with Run.register("run") as run:
-        return run_trial(scenario, run, out)
+        return run_trial(scenario, run, out, capture=capture)
 
 
 @main.command()
@@ -91,17 +91,29 @@ def _run_one(scenario: scenario_mod.Scenario, out: Path, source: Path) -> Any:
               help="Where the trial folder goes.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a timeline.")
 @click.option("-v", "--verbose", is_flag=True, help="Also show DNS queries and function output.")
-def run(scenario_path: Path, overrides: tuple[str, ...], out: Path, as_json: bool, verbose: bool) -> None:
+@click.option("--backend", type=click.Choice(["process", "docker"]), default=None,
+              help="How the function runs [scenario's backend, else process].")
+@click.option("--image", default=None, help="docker: image kind (python, dotnet, python-rie) or local image.")
+@click.option("--eni-mode", type=click.Choice(["netlink", "network"]), default=None,
+              help="docker: ENI faults by netlink (precise) or docker network connect/disconnect.")
+@click.option("--rie", type=click.Choice(["emulator", "image"]), default=None,
+              help="docker: the harness's Runtime API, or the image's own /usr/local/bin/aws-lambda-rie.")
+@click.option("--capture/--no-capture", default=True, show_default=True,
+              help="Sniff in the sandbox: capture.pcap plus DNS/TCP evidence in the timeline.")
+def run(scenario_path: Path, overrides: tuple[str, ...], out: Path, as_json: bool, verbose: bool,
+        backend: str | None, image: str | None, eni_mode: str | None, rie: str | None,
+        capture: bool) -> None:
     """Run one trial of SCENARIO and judge whether the handler recovers."""
     from harness.timeline import render
 
+    overrides += _docker_overrides(backend, image, eni_mode, rie)
     scenario = scenario_mod.load(scenario_path, overrides)
     if not as_json:
         fn = scenario.function
         with console.status(f"running {scenario.name} with {fn.runtime} handler {fn.handler} ..."):
-            result = _run_one(scenario, out, scenario_path)
+            result = _run_one(scenario, out, scenario_path, capture)
     else:
-        result = _run_one(scenario, out, scenario_path)
+        result = _run_one(scenario, out, scenario_path, capture)
     if as_json:
         doc = {"trial": result.trial_id, "folder": str(result.folder), "verdict": result.verdict.to_dict(),
                "expected": result.expected,
@@ -155,13 +167,119 @@ def cleanup(dry_run: bool) -> None:
 
 @main.command()
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/demo"), show_default=True)
-def demo(out: Path) -> None:
-    """late-eni-attach for every sample handler, then a verdict table."""
-    from harness.demo import run_demo
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Trials run in parallel, each in its own lab.")
+def demo(out: Path, workers: int) -> None:
+    """A small sweep: every sample handler of each runtime under late-eni-attach and
+    eni-swap, a verdict table and report.html."""
+    from harness.demo import run_demo_sweep
 
     require_privileges()
-    sys.exit(run_demo(console, REPO_ROOT / "scenarios" / "late-eni-attach.yaml", out))
+    sys.exit(run_demo_sweep(console, REPO_ROOT / "scenarios", out, workers))
 
+
+@main.command()
+@click.argument("scenario_paths", metavar="SCENARIO...", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--axis", "axes", multiple=True, metavar="KEY=VALUES",
+              help="A swept field: a comma list (function.handler=naive_cached,resilient) or a range "
+                   "(schedule[0].at.offset=0ms..2000ms/100ms). Repeatable; adds to the scenario's sweep: block.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Fix a field for every trial.")
+@click.option("--repeats", type=click.IntRange(1, 1000), default=None, help="Trials per cell [sweep block or 1].")
+@click.option("--controls", type=click.IntRange(0, 1000), default=None,
+              help="Control trials (no fault) per control group [as many as repeats].")
+@click.option("--workers", "-n", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Worker processes, each with its own labs.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Sweep directory [runs/sweeps/<scenario>-<grid id>]; the same command again resumes it.")
+@click.option("--shard", "shard", metavar="i/N", default=None, help="Run only slice i of N of the grid.")
+@click.option("--seed", type=int, default=None, help="Sweep seed [sweep block, else derived from the grid].")
+@click.option("--jitter", metavar="DURATION", default=None,
+              help="Move each trial's fault offsets by a seeded random amount within ±DURATION.")
+@click.option("--capture/--no-capture", default=False, show_default=True, help="Packet capture per trial.")
+@click.option("--report/--no-report", "make_report", default=True, show_default=True,
+              help="Write report.html and summary.csv at the end.")
+def sweep(scenario_paths: tuple[Path, ...], axes: tuple[str, ...], overrides: tuple[str, ...],
+          repeats: int | None, controls: int | None, workers: int, out: Path | None, shard: str | None,
+          seed: int | None, jitter: str | None, capture: bool, make_report: bool) -> None:
+    """Run SCENARIO over a grid of parameters x repeats, with control trials, in parallel."""
+    from harness.sweep.command import do_sweep
+
+    sys.exit(do_sweep(console, list(scenario_paths), list(axes), list(overrides), repeats, controls, workers,
+                      out, shard, seed, jitter, capture, make_report))
+
+
+@main.command()
+@click.argument("directory", metavar="DIR", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--max-timelines", type=click.IntRange(1, 10_000), default=None,
+              help="Trials drawn as timelines at most [60].")
+def report(directory: Path, max_timelines: int | None) -> None:
+    """Write DIR/report.html (self-contained) and DIR/summary.csv for a sweep."""
+    from harness.sweep.command import report_and_summarise
+
+    report_and_summarise(console, directory, max_timelines)
+    sys.exit(EXIT_OK)
+
+
+@main.command()
+@click.argument("directories", metavar="DIR...", nargs=-1, required=True,
+                type=click.Path(path_type=Path, file_okay=False))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="The merged sweep directory.")
+def merge(directories: tuple[Path, ...], out: Path) -> None:
+    """Combine shard directories of one sweep into one results.jsonl and report."""
+    from harness.sweep.command import do_merge
+
+    sys.exit(do_merge(console, list(directories), out))
+
+
+@main.command()
+@click.argument("trial_dir", metavar="TRIAL_DIR", type=click.Path(path_type=Path))
+@click.option("--count", "times", type=click.IntRange(1, 1000), default=1, show_default=True,
+              help="Replay it this many times.")
+def replay(trial_dir: Path, times: int) -> None:
+    """Rerun a recorded trial exactly (its scenario.yaml and seed); exit 0 if the verdict repeated."""
+    from harness.replay import compare, load_recorded
+    from harness.replay import replay as replay_trial
+
+    recorded = load_recorded(trial_dir)
+    require_privileges()
+    cleanup_mod.cleanup()
+    want = recorded.verdict.get("verdict")
+    console.print(f"replaying {trial_dir} (seed {recorded.scenario.seed}); recorded verdict: {want}")
+    repeated = 0
+    from harness.ownership import Run
+
+    with Run.register("replay") as run:
+        for i in range(1, times + 1):
+            with console.status(f"replay {i}/{times} ..."):
+                result = replay_trial(recorded, run)
+            got = result.verdict.verdict
+            repeated += got == want
+            mark = "[green]repeated[/]" if got == want else "[bold red]differs[/]"
+            console.print(f"replay {i}: {got} — {mark}  ({result.folder})")
+            for note in compare(recorded.verdict, result.verdict.to_dict()):
+                console.print(f"  [dim]{note}[/]")
+    console.print(f"verdict {want} repeated in {repeated} of {times} replay(s)")
+    sys.exit(EXIT_OK if repeated == times else EXIT_MISMATCH)
+
+
+def _docker_overrides(backend: str | None, image: str | None, eni_mode: str | None,
+                      rie: str | None) -> tuple[str, ...]:
+    """run's docker flags as --set overrides; any docker flag implies --backend docker."""
+    sets = [f"docker.image={image}"] if image else []
+    sets += [f"docker.eni={eni_mode}"] if eni_mode else []
+    sets += [f"docker.rie={rie}"] if rie else []
+    if backend or sets:
+        sets.insert(0, f"backend={backend or 'docker'}")
+    return tuple(sets)
+
+
+def _register_images() -> None:
+    from harness.images_cli import images
+
+    main.add_command(images)
+
+
+_register_images()
 
 if __name__ == "__main__":
     main()

@@ -55,6 +55,23 @@ def check_iproute2() -> Check:
     return Check("iproute2", True, out or ip)
 
 
+def fault_tool_checks() -> list[Check]:
+    """What some faults need beyond iproute2 (docs/faults.md)."""
+    iptables = shutil.which("iptables-restore")
+    with open("/proc/filesystems") as fh:
+        overlay = any(line.split()[-1:] == ["overlay"] for line in fh)
+    return [
+        Check("iptables (blackhole, netem)", iptables is not None, iptables or "no iptables-restore",
+              "apt-get install -y iptables", required=False),
+        # The process backend overlays the sandbox's /etc (lab/sandbox_etc.py).
+        Check("overlayfs (sandbox /etc)", overlay,
+              "overlay in /proc/filesystems" if overlay else "the kernel has no overlayfs",
+              "modprobe overlay"),
+        Check("tshark (read capture.pcap)", shutil.which("tshark") is not None,
+              shutil.which("tshark") or "not installed", "apt-get install -y tshark", required=False),
+    ]
+
+
 def check_module(module: str, package: str) -> Check:
     try:
         mod = importlib.import_module(module)
@@ -128,22 +145,12 @@ def dotnet_checks() -> list[Check]:
     ]
 
 
-def check_docker() -> Check:
-    client = shutil.which("docker")
-    if not client:
-        return Check("docker", False, "no docker client", "apt-get install -y docker.io", required=False)
-    proc = subprocess.run([client, "info", "--format", "{{.ServerVersion}}"], capture_output=True,
-                          text=True, timeout=10)
-    if proc.returncode != 0:
-        return Check("docker", False, "client present, engine not reachable",
-                     "start the engine: dockerd >/var/log/dockerd.log 2>&1 &", required=False)
-    return Check("docker", True, f"engine {proc.stdout.strip()}", required=False)
-
-
 def run_checks() -> list[Check]:
     checks = [check_privileges(), check_iproute2()]
     for module, package in (("pyroute2", "pyroute2"), ("dnslib", "dnslib"),
                             ("awslambdaric", "awslambdaric"), ("requests", "requests")):
         checks.append(check_module(module, package))
-    checks += [check_pool(), check_lab(), *dotnet_checks(), check_docker()]
+    from harness.doctor_docker import docker_checks
+
+    checks += [check_pool(), check_lab(), *fault_tool_checks(), *dotnet_checks(), *docker_checks()]
     return checks

@@ -20,7 +20,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from harness import rie_protocol as rp
-from harness.backends.process import LaunchSpec, RuntimeProcess
+from harness.backends.handle import RuntimeHandle
+from harness.backends.process import LaunchSpec
 from harness.history import History
 from harness.lab.netserver import NamespacedTCPServer
 
@@ -29,7 +30,7 @@ INVOKE_ADDR = ("0.0.0.0", 8080)
 # How long a runtime that posted /init/error gets to exit on its own.
 EXIT_GRACE_S = 2.0
 
-Spawner = Callable[[LaunchSpec, int], RuntimeProcess]
+Spawner = Callable[[LaunchSpec, int], RuntimeHandle]
 
 
 @dataclass
@@ -43,11 +44,15 @@ class Invocation:
 
 
 class RuntimeAPI:
-    def __init__(self, sandbox: str, history: History, spawn: Spawner, launch: LaunchSpec,
+    def __init__(self, sandbox: str | None, history: History, spawn: Spawner, launch: LaunchSpec,
                  timeout_s: float, init_timeout_s: float = 10.0,
-                 function_name: str = "test_function", log: Callable[[str], None] | None = None
+                 function_name: str = "test_function", log: Callable[[str], None] | None = None,
+                 runtime_addr: tuple[str, int] = RUNTIME_ADDR, invoke_addr: tuple[str, int] = INVOKE_ADDR
                  ) -> None:
+        # sandbox None: listen in the caller's own namespace (the enirace-rie drop-in).
         self.sandbox = sandbox
+        self.runtime_addr = runtime_addr
+        self.invoke_addr = invoke_addr
         self.history = history
         self._spawn = spawn
         self.launch = launch
@@ -58,7 +63,7 @@ class RuntimeAPI:
         self._cv = threading.Condition()
         self._invoke_lock = threading.Lock()
         self._gen = 0
-        self._proc: RuntimeProcess | None = None
+        self._proc: RuntimeHandle | None = None
         # none | starting | ready | running | responded | init_error | exited
         self._state = "none"
         self._init_error: bytes = b""
@@ -73,11 +78,11 @@ class RuntimeAPI:
     # -- listeners --------------------------------------------------------------
 
     def start(self, serve_invoke_port: bool = True) -> None:
-        runtime = NamespacedTCPServer(self.sandbox, RUNTIME_ADDR, _Handler, api=self, role="runtime")
+        runtime = NamespacedTCPServer(self.sandbox, self.runtime_addr, _Handler, api=self, role="runtime")
         runtime.start("runtime-api")
         self._servers.append(runtime)
         if serve_invoke_port:
-            invoke = NamespacedTCPServer(self.sandbox, INVOKE_ADDR, _Handler, api=self, role="invoke")
+            invoke = NamespacedTCPServer(self.sandbox, self.invoke_addr, _Handler, api=self, role="invoke")
             invoke.start("rie-invoke")
             self._servers.append(invoke)
 
@@ -109,7 +114,7 @@ class RuntimeAPI:
         threading.Thread(target=self._watch, args=(proc,), daemon=True,
                          name=f"runtime-{self._gen}-watch").start()
 
-    def _watch(self, proc: RuntimeProcess) -> None:
+    def _watch(self, proc: RuntimeHandle) -> None:
         code = proc.wait()
         with self._cv:
             if proc is not self._proc:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import random
 import re
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.errors import ScenarioError
+from harness.lab import fault_params
 
 MAX_DURATION_MS = 3_600_000.0  # an hour: anything longer is a typo, not a trial
 _UNITS_MS = {"us": 0.001, "µs": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -20,7 +22,7 @@ LIFECYCLE_EVENTS = (
     "trial_start", "sandbox_ready", "init_start", "runtime_ready", "invoke_start",
     "invoke_end", "init_error", "runtime_exit", "timeout", "reset",
 )
-FAULTS = ("attach_eni", "detach_eni")
+FAULTS = fault_params.FAULT_NAMES
 VERDICTS = ("healthy", "recovered", "stuck", "fault_not_armed", "harness_error")
 
 
@@ -47,19 +49,37 @@ DurationMs = Annotated[float, BeforeValidator(parse_duration_ms)]
 
 
 class Trigger(BaseModel):
-    """`<event>[#n] + <offset>`: the n-th occurrence of a lifecycle event, plus an offset."""
+    """`<event>[#n] + <offset>`: the n-th occurrence of a lifecycle event, plus an
+    offset, or a random offset within `<lo>..<hi>` drawn from the trial's seed."""
 
     model_config = ConfigDict(frozen=True)
     event: str
     occurrence: int = 1
     offset_ms: float = 0.0
+    offset_max_ms: float | None = None  # set: the offset is drawn from [offset_ms, offset_max_ms]
 
     def __str__(self) -> str:
         occ = f"#{self.occurrence}" if self.occurrence != 1 else ""
-        return f"{self.event}{occ} + {format_ms(self.offset_ms)}"
+        offset = format_ms(self.offset_ms)
+        if self.offset_max_ms is not None:
+            offset += f"..{format_ms(self.offset_max_ms)}"
+        return f"{self.event}{occ} + {offset}"
+
+    @property
+    def is_random(self) -> bool:
+        return self.offset_max_ms is not None
+
+    def draw_offset_ms(self, seed: int, index: int) -> float:
+        """The offset for schedule entry `index` of a trial with `seed`: the same
+        seed and entry always give the same offset, independent of other entries."""
+        if self.offset_max_ms is None:
+            return self.offset_ms
+        rng = random.Random(f"enirace-offset/{seed}/{index}")
+        return round(rng.uniform(self.offset_ms, self.offset_max_ms), 3)
 
 
-_TRIGGER_RE = re.compile(r"^\s*(?P<event>[a-z_]+)(?:#(?P<n>\d+))?\s*(?:\+\s*(?P<offset>.+?))?\s*$")
+_TRIGGER_RE = re.compile(
+    r"^\s*(?P<event>[a-z_]+)(?:#(?P<n>\d+))?\s*(?:(?P<sign>[+-])\s*(?P<offset>.+?))?\s*$")
 
 
 def parse_trigger(value: Any) -> Trigger:
@@ -76,8 +96,19 @@ def parse_trigger(value: Any) -> Trigger:
     n = int(m.group("n") or 1)
     if n < 1:
         raise ValueError(f"occurrence #{n} must be 1 or more")
-    offset = parse_duration_ms(m.group("offset")) if m.group("offset") else 0.0
-    return Trigger(event=event, occurrence=n, offset_ms=offset)
+    if m.group("sign") == "-":
+        raise ValueError(f"{value!r}: negative offset; a fault fires at or after its event, "
+                         "e.g. 'init_start + 0ms'")
+    text = m.group("offset")
+    if not text:
+        return Trigger(event=event, occurrence=n)
+    if ".." in text:
+        lo_text, hi_text = (part.strip() for part in text.split("..", 1))
+        lo, hi = parse_duration_ms(lo_text), parse_duration_ms(hi_text)
+        if hi < lo:
+            raise ValueError(f"{value!r}: the range {lo_text}..{hi_text} ends before it starts")
+        return Trigger(event=event, occurrence=n, offset_ms=lo, offset_max_ms=hi)
+    return Trigger(event=event, occurrence=n, offset_ms=parse_duration_ms(text))
 
 
 class _Strict(BaseModel):
@@ -112,6 +143,8 @@ class FunctionConfig(_Strict):
 class LabConfig(_Strict):
     pool: IPv4Network = IPv4Network("198.18.0.0/15")
     eni: Literal["absent", "present"] = "present"
+    # The sandbox's /etc/resolv.conf when the trial starts (resolv_conf faults change it).
+    resolv_conf: Literal["present", "empty", "absent"] = "present"
 
     @field_validator("pool", mode="before")
     @classmethod
@@ -126,8 +159,36 @@ class LabConfig(_Strict):
 
 class ScheduleEntry(_Strict):
     at: Annotated[Trigger, BeforeValidator(parse_trigger)]
-    do: Literal["attach_eni", "detach_eni"]
+    do: str
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    for_: DurationMs | None = Field(default=None, alias="for")  # revert after this long
+
+    @field_validator("do")
+    @classmethod
+    def _known_fault(cls, v: str) -> str:
+        if v not in FAULTS:
+            raise ValueError(f"unknown fault {v!r}; use one of {', '.join(FAULTS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _params(self) -> ScheduleEntry:
+        try:
+            fault_params.parse(self.do, self.with_)
+        except ValidationError as exc:
+            errors = exc.errors()
+            # A misspelt parameter also makes its real name "missing": name the typo.
+            err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+            where = ".".join(str(p) for p in err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                known = ", ".join(fault_params.PARAMS[self.do].model_fields) or "none"
+                msg = f"{self.do} has no parameter {where!r} (it takes: {known})"
+            elif where:
+                msg = f"{where}: {msg}"
+            raise ValueError(f"with: {msg}") from None
+        if self.for_ is not None and self.do in fault_params.SELF_ENDING:
+            raise ValueError(f"for: {self.do} ends by itself (period x count); drop the for:")
+        return self
 
 
 class Workload(_Strict):
@@ -147,6 +208,30 @@ class Expect(_Strict):
         return [v] if isinstance(v, str) else v
 
 
+class SweepConfig(_Strict):
+    """The scenario's own sweep grid (`enirace sweep`; axes as in --axis, see harness/sweep/axes.py)."""
+
+    axes: dict[str, Any] = Field(default_factory=dict)
+    repeats: int = Field(default=1, ge=1, le=1000)
+    controls: int | None = Field(default=None, ge=0, le=1000)
+    seed: int | None = None
+    jitter: DurationMs | None = None
+
+
+class DockerConfig(_Strict):
+    """How the `docker` backend runs the function (docs/docker.md)."""
+
+    # An image kind of containers/ (python, dotnet, python-rie; built when missing) or
+    # any local image; default: the kind matching function.runtime.
+    image: str | None = None
+    # netlink: the lab's veth moved into the container's namespace (precise);
+    # network: `docker network connect/disconnect` (Docker API only, no netlink).
+    eni: Literal["netlink", "network"] = "netlink"
+    # emulator: the harness's Runtime API; image: the image's own
+    # /usr/local/bin/aws-lambda-rie, lifecycle events read from its log lines.
+    rie: Literal["emulator", "image"] = "emulator"
+
+
 class Scenario(_Strict):
     name: str = "scenario"
     description: str = ""
@@ -156,6 +241,10 @@ class Scenario(_Strict):
     workload: Workload = Field(default_factory=lambda: Workload())
     expect: Expect | None = None
     seed: int | None = None
+    backend: Literal["process", "docker"] = "process"
+    docker: DockerConfig = Field(default_factory=lambda: DockerConfig())
+    # `enirace sweep` reads it; a trial ignores it (sweep trials' scenario.yaml has none).
+    sweep: SweepConfig | None = None
 
 
 # -- loading -----------------------------------------------------------------------
@@ -275,8 +364,16 @@ def dump(scenario: Scenario) -> str:
     data = scenario.model_dump(mode="json", by_alias=True)
     for entry, model in zip(data["schedule"], scenario.schedule, strict=True):
         entry["at"] = str(model.at)
+        if model.for_ is None:
+            entry.pop("for", None)
+        else:
+            entry["for"] = format_ms(model.for_)
     for key in ("timeout",):
         data["function"][key] = format_ms(getattr(scenario.function, key))
     data["workload"]["interval"] = format_ms(scenario.workload.interval)
     data["workload"]["init_timeout"] = format_ms(scenario.workload.init_timeout)
+    if scenario.sweep is None:
+        data.pop("sweep", None)
+    elif scenario.sweep.jitter is not None:
+        data["sweep"]["jitter"] = format_ms(scenario.sweep.jitter)
     return yaml.safe_dump(data, sort_keys=False)

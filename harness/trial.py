@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import functions
-from harness.backends.process import ProcessBackend
+from harness import backends, functions
+from harness.capture import SandboxCapture
 from harness.errors import UserError
 from harness.history import History
 from harness.lab import addressing, faults
@@ -82,12 +83,18 @@ class _FunctionLog:
 
 
 def _set_initial_state(lab: Lab, scenario: Scenario, history: History) -> None:
-    if scenario.lab.eni == "present":
-        lab.attach_eni()
+    eni = lab.attach_eni() if scenario.lab.eni == "present" else None
     want_usable = scenario.lab.eni == "present"
     ok, state = faults.settled(lab.sandbox_state, lambda st: faults.eni_usable(st) == want_usable)
-    history.record("initial_state", eni=scenario.lab.eni, impairs=not want_usable,
-                   verified=ok, state=state)
+    if eni is not None:  # and replies can reach it
+        ok = ok and faults.settled(lambda: {"up": lab.bridge_end_up(eni)}, lambda st: st["up"])[0]
+    resolv = scenario.lab.resolv_conf
+    if resolv != "present":
+        written = lab.write_resolv_conf("" if resolv == "empty" else None)
+        ok = ok and written["content"] == ("" if resolv == "empty" else None)
+    aspects = {"eni": not want_usable, "resolv_conf": resolv != "present"}
+    history.record("initial_state", eni=scenario.lab.eni, resolv_conf=resolv, aspects=aspects,
+                   impairs=any(aspects.values()), verified=ok, state=state)
 
 
 def _workload(api: RuntimeAPI, scenario: Scenario, history: History) -> None:
@@ -102,10 +109,19 @@ def _workload(api: RuntimeAPI, scenario: Scenario, history: History) -> None:
         api.invoke(payload)
 
 
-def run_trial(scenario: Scenario, run: Run, out_root: Path, trial_id: str | None = None) -> TrialResult:
+def run_trial(scenario: Scenario, run: Run, out_root: Path, trial_id: str | None = None,
+              capture: bool = False) -> TrialResult:
+    """One trial. `capture`: sniff in the sandbox, write capture.pcap and packet
+    evidence (on for `enirace run`, off for sweeps: it costs a thread and a pass
+    of scapy per trial)."""
+    if scenario.seed is None:
+        # A seed for the random offsets; recorded (trial_start, scenario.yaml)
+        # so the trial can be replayed with the same draws.
+        scenario = scenario.model_copy(update={"seed": secrets.randbelow(2**31)})
     # Resolve everything the user could get wrong before any namespace exists.
     launch = functions.launch_spec(scenario.function)
     addressing.check_pool(scenario.lab.pool)
+    backends.check(scenario)
 
     trial_id = trial_id or f"{scenario.name}-{scenario.function.handler}-{run.run_id}-{run._labs + 1}"
     folder = out_root / trial_id
@@ -114,23 +130,23 @@ def run_trial(scenario: Scenario, run: Run, out_root: Path, trial_id: str | None
     history = History(folder / "history.jsonl")
     flog = _FunctionLog(folder / "function.log", history)
     lease = addressing.acquire(scenario.lab.pool)
-    lab = Lab(run, lease.subnet, notify=history.record)
+    lab = backends.make_lab(scenario, run, lease.subnet, history.record)
     api: RuntimeAPI | None = None
     nemesis: Nemesis | None = None
+    sniffer: SandboxCapture | None = None
     interrupted: BaseException | None = None
     try:
         history.record("trial_start", trial=trial_id, run=run.run_id, subnet=str(lease.subnet.network),
-                       pid=os.getpid())
+                       pid=os.getpid(), seed=scenario.seed)
         lab.up()
+        if capture:
+            sniffer = SandboxCapture(lab.sandbox, history, folder / "capture.pcap")
+            sniffer.start()
         _set_initial_state(lab, scenario, history)
-        nemesis = Nemesis(lab, history, scenario.schedule)
+        nemesis = Nemesis(lab, history, scenario.schedule, seed=scenario.seed or 0)
         nemesis.start()
         history.record("sandbox_ready", sandbox=lab.sandbox, vpc=lab.vpc)
-        backend = ProcessBackend(lab.sandbox, flog.output)
-        api = RuntimeAPI(lab.sandbox, history, backend.spawn, launch,
-                         timeout_s=scenario.function.timeout / 1000,
-                         init_timeout_s=scenario.workload.init_timeout / 1000,
-                         function_name=scenario.function.name, log=flog.emulator)
+        api = backends.make_runtime_api(scenario, lab, history, launch, flog.output, flog.emulator)
         api.start()
         _workload(api, scenario, history)
     except UserError:
@@ -146,6 +162,11 @@ def run_trial(scenario: Scenario, run: Run, out_root: Path, trial_id: str | None
                                why="its trigger event did not occur during the trial")
         if api is not None:
             api.stop()
+        if sniffer is not None:
+            try:
+                sniffer.stop()
+            except Exception as exc:  # evidence is a bonus; never lose the verdict over it
+                history.record("capture", error=f"{type(exc).__name__}: {exc}")
         history.flush_log_tail()
         verdict = judge(history.events)
         (folder / "verdict.json").write_text(json.dumps(verdict.to_dict(), indent=2))

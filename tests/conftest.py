@@ -16,6 +16,12 @@ REQUIRE_ALL = os.environ.get("ENIRACE_REQUIRE_ALL") == "1"
 def _missing(marker: str) -> str | None:
     if marker == "root" and not has_privileges():
         return "needs root (CAP_NET_ADMIN + CAP_SYS_ADMIN) for network namespaces"
+    if marker == "docker":
+        from harness import docker_engine
+
+        ok, found = docker_engine.reachable()
+        if not ok:
+            return found
     if marker == "dotnet":
         from harness import dotnet
 
@@ -27,7 +33,7 @@ def _missing(marker: str) -> str | None:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    for marker in ("root", "dotnet"):
+    for marker in ("root", "docker", "dotnet"):
         if item.get_closest_marker(marker) is None:
             continue
         reason = _missing(marker)
