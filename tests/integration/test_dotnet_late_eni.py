@@ -56,3 +56,26 @@ def test_a_compile_error_names_file_and_line(trial, tmp_path):
     (src / "Handler.cs").write_text("namespace X {\n  public class Y {\n    int z = ;\n  }\n}\n")
     with pytest.raises(UserError, match=r"Handler.cs:3"):
         dotnet(trial, "Y", f"function.code={src}")
+
+
+ENI_SWAP = LATE_ENI.parent / "eni-swap.yaml"
+
+
+def test_eni_swap_static_httpclient_hits_the_function_timeout_and_is_reinitialised(trial):
+    result = trial(ENI_SWAP, "function.runtime=dotnet", "function.handler=static_httpclient")
+    ends = [e for e in result.events if e["kind"] == "invoke_end"]
+    # The pooled keep-alive connection died silently with ENI A; HttpClient's default
+    # 100 s timeout outlasts the 3 s function timeout, so the emulator kills and resets.
+    assert ends[0]["status"] == "ok"
+    assert ends[1]["status"] == "timeout"
+    assert "timeout" in [e["reason"] for e in result.events if e["kind"] == "reset"]
+    assert ends[2]["reinit"] and ends[2]["status"] == "ok"
+    assert result.verdict.verdict == "recovered" and result.verdict.reinit_needed
+
+
+def test_eni_swap_resilient_recovers_within_the_same_or_next_invocation(trial):
+    result = trial(ENI_SWAP, "function.runtime=dotnet", "function.handler=resilient")
+    v = result.verdict
+    assert v.verdict == "recovered", v.reason
+    assert v.failed_invocations <= 1
+    assert not v.reinit_needed
