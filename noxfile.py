@@ -51,3 +51,12 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     _install(session, "dev")
     session.run("mypy", "harness")
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """300+ trials of mixed faults, both runtimes, 2 workers; then checks for leaks.
+    (The test suite runs the same soak with one repeat, 84 trials.)"""
+    _install(session, "test,dotnet")
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/integration/test_soak.py",
+                env={"ENIRACE_SOAK_TRIALS": "300"})

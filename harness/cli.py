@@ -7,6 +7,7 @@ Exit codes: 0 the verdict matches the scenario's expect block (or there is none)
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -51,6 +52,10 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         signal.signal(signal.SIGTERM, _on_sigterm)
+        # A signal can land inside pyroute2's asyncio netlink code; asyncio then logs
+        # "error during closing of asynchronous generator" with a traceback while the
+        # lab is being torn down. Nothing a user can act on, so keep it off the console.
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
         try:
             return super().invoke(ctx)
         except UserError as exc:
