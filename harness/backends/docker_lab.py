@@ -17,15 +17,12 @@ Two ways to change the ENI of a running container:
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness import docker_engine as de
 from harness.lab import netns
-from harness.lab.rtnetlink import PinnedRtnl
-from harness.lab.services import SERVICE_NAME, Resolver, Service
 from harness.lab.topology import Eni, Lab
 
 LAB_LABEL = "org.enirace.lab"
@@ -142,19 +139,9 @@ class DockerNetworkLab(DockerLab):
         # Born attached (Docker refuses to connect a `none` container later), detached at once:
         # like every lab, the sandbox starts with no ENI.
         api.disconnect_container_from_network(self.sandbox_container, self.network, force=True)
-        # The same build-time sockets as Lab.up, so faults that act on the sandbox's
-        # links (by ifindex) work here too.
-        self.nl_vpc = PinnedRtnl.open_in(self.vpc)
-        self.nl_sbx = PinnedRtnl.open_in(self.sandbox)
-        self._nl_reap = PinnedRtnl.open_in(self.sandbox)
-        self._sandbox_fd = os.open(netns.path(self.sandbox), os.O_RDONLY | os.O_CLOEXEC)
-        self.etc.create()
-        self.write_resolv_conf(self.resolv_conf_text())
-        self.resolver = Resolver(self.vpc, self.subnet.resolver, {SERVICE_NAME: self.subnet.service},
-                                 notify=self.notify)
-        self.service = Service(self.vpc, self.subnet.service, notify=self.notify)
-        self.resolver.start()
-        self.service.start()
+        # The same build-time sockets, /etc and services as Lab.up, so faults that act on
+        # the sandbox's links (by ifindex) work here too.
+        self.open_and_serve()
 
     def plug_eni(self, eni: Eni) -> Eni:
         """`docker network connect` with the planned address; Docker picks the

@@ -105,6 +105,11 @@ class Lab:
             v.link("add", ifname=anchor, kind="veth", peer=anchor + "p")
             v.link("set", index=v.link_lookup(ifname=anchor)[0], master=br, state="up")
             v.link("set", index=v.link_lookup(ifname=anchor + "p")[0], state="up")
+        self.open_and_serve()
+
+    def open_and_serve(self) -> None:
+        """Once both namespaces exist, however they were made: the build-time netlink
+        sockets faults fire through, the sandbox's /etc, the resolver and the service."""
         self.nl_vpc = PinnedRtnl.open_in(self.vpc)
         self.nl_sbx = PinnedRtnl.open_in(self.sandbox)
         self._sandbox_fd = os.open(netns.path(self.sandbox), os.O_RDONLY | os.O_CLOEXEC)
