@@ -1,10 +1,16 @@
 """Who owns which lab object, and whether that owner is still alive.
 
-Every object the harness creates (namespace, /etc/netns dir, temp dir, lease) is
-named with PREFIX and the run id. A run proves it is alive by holding an flock on
-its run file; the kernel drops the lock when the process dies, even on kill -9,
-so cleanup can tell a dead run's leftovers from a live run's objects without
-trusting PIDs (which get reused).
+A run proves it is alive by holding an flock on its run file; the kernel drops the
+lock when the process dies, even on kill -9, so cleanup can tell a dead run's
+leftovers from a live run's objects without trusting PIDs (which get reused).
+
+A name proves nothing: anyone can make a namespace called enr-0badc0-1-vpc. So
+before a run creates an object it appends it to its manifest
+(runs/<id>.manifest, one JSON line per step), and once the object exists it
+appends the proof that identifies it (a namespace's inode, a directory's marker
+token, a link's ifindex and alias). Cleanup removes only what a dead run's
+manifest lists and whose proof still matches; an entry without a proof (the run
+died between creating and proving) is reported, never removed by its name alone.
 """
 
 from __future__ import annotations
@@ -15,8 +21,10 @@ import os
 import re
 import secrets
 import time
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 PREFIX = "enr"
 STATE_DIR = Path(os.environ.get("ENIRACE_STATE_DIR", "/run/enirace"))
@@ -29,6 +37,65 @@ NETNS_RE = re.compile(rf"^{PREFIX}-(?P<run>[0-9a-f]{{6}})-(?P<lab>\d+)-(?P<role>
 
 def runs_dir() -> Path:
     return STATE_DIR / "runs"  # read at call time so tests can point STATE_DIR elsewhere
+
+
+def manifest_path(run_id: str) -> Path:
+    return runs_dir() / f"{run_id}.manifest"
+
+
+@dataclass(frozen=True)
+class Owned:
+    """One object a run recorded: what it is, how to find it, how to recognise it."""
+
+    kind: str  # netns | etc | dir | link | cgroup | container | network | lease | port
+    ident: str  # a name or a path, as the kind's remover takes it
+    proof: dict[str, Any]
+
+    @property
+    def proven(self) -> bool:
+        return bool(self.proof)
+
+
+def read_manifest(run_id: str) -> list[Owned]:
+    """The objects `run_id` recorded and did not forget, in the order it created them.
+    A torn last line (kill -9 mid-write) is ignored: its object was not created yet."""
+    live: dict[tuple[str, str], dict[str, Any]] = {}
+    try:
+        lines = manifest_path(run_id).read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    for line in lines:
+        try:
+            step = json.loads(line)
+            key = (str(step["kind"]), str(step["id"]))
+            op = step["op"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if op == "add":
+            live[key] = {}
+        elif op == "proof" and key in live:
+            live[key].update(step.get("proof") or {})
+        elif op == "forget":
+            live.pop(key, None)
+    return [Owned(kind, ident, proof) for (kind, ident), proof in live.items()]
+
+
+MARKER = ".enirace-owner"
+
+
+def write_marker(directory: Path, run_id: str) -> dict[str, Any]:
+    """Mark a directory the run created; the returned proof goes in the manifest."""
+    token = secrets.token_hex(8)
+    (directory / MARKER).write_text(f"{run_id} {token}\n")
+    return {"marker": token, "inode": directory.stat().st_ino}
+
+
+def marker_matches(directory: Path, run_id: str, proof: dict[str, Any]) -> bool:
+    try:
+        text = (directory / MARKER).read_text().split()
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return False
+    return text == [run_id, str(proof.get("marker"))]
 
 
 def _try_lock(path: Path) -> int | None:
@@ -49,6 +116,7 @@ class Run:
     run_id: str
     _fd: int = field(repr=False)
     _labs: int = 0
+    _manifest_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def register(cls, purpose: str = "") -> Run:
@@ -67,6 +135,31 @@ class Run:
             return cls(run_id, fd)
         raise RuntimeError("could not allocate a run id")
 
+    def _append(self, step: dict[str, Any]) -> None:
+        line = (json.dumps(step, default=str) + "\n").encode()
+        with self._manifest_lock:
+            fd = os.open(manifest_path(self.run_id), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                os.write(fd, line)  # one write: a kill -9 leaves whole lines or a torn last one
+            finally:
+                os.close(fd)
+
+    def record(self, kind: str, ident: str | Path) -> None:
+        """Call BEFORE creating the object, so a crash right after creation still
+        leaves a trace of who made it."""
+        self._append({"op": "add", "kind": kind, "id": str(ident)})
+
+    def prove(self, kind: str, ident: str | Path, **proof: Any) -> None:
+        """Call once the object exists, with what identifies it (inode, marker, ifindex)."""
+        self._append({"op": "proof", "kind": kind, "id": str(ident), "proof": proof})
+
+    def forget(self, kind: str, ident: str | Path) -> None:
+        """Call after the object is gone (or was never created)."""
+        self._append({"op": "forget", "kind": kind, "id": str(ident)})
+
+    def owned(self) -> list[Owned]:
+        return read_manifest(self.run_id)
+
     def next_lab_index(self) -> int:
         self._labs += 1
         return self._labs
@@ -81,9 +174,13 @@ class Run:
         return name
 
     def close(self) -> None:
-        """Release the run: its lock file goes away, so nothing is left in STATE_DIR."""
+        """Release the run: its lock file goes away, so nothing is left in STATE_DIR.
+        The manifest goes too, unless it still lists objects: then the next cleanup
+        finds them as a dead run's leftovers."""
         if self._fd < 0:
             return
+        if not self.owned():
+            manifest_path(self.run_id).unlink(missing_ok=True)
         path = runs_dir() / f"{self.run_id}.lock"
         try:
             path.unlink()
