@@ -12,6 +12,8 @@ MAX_PAYLOAD = 6 * 1024 * 1024 + 100
 ERROR_CONTENT_TYPE = "application/vnd.aws.lambda.error+json"
 CAUSE_CONTENT_TYPE = "application/vnd.aws.lambda.error.cause+json"
 ACCEPTED = b'{"status":"OK"}\n'
+# What the RIE delivers for an error-cause body it cannot parse: a JSON string.
+INVALID_ERROR_BODY = b'"Invalid error body"'
 
 
 def error_body(message: str, error_type: str) -> bytes:
@@ -32,6 +34,10 @@ def invalid_transition(src: str, dst: str) -> tuple[int, bytes]:
 def too_large() -> tuple[int, bytes]:
     return 413, error_body(f"Exceeded maximum allowed payload size ({MAX_PAYLOAD} bytes).",
                            "RequestEntityTooLarge")
+
+
+def truncated_request() -> tuple[int, bytes]:
+    return 400, error_body("HTTP request detected as truncated", "TruncatedHTTPRequest")
 
 
 def not_found() -> tuple[int, bytes]:
@@ -70,8 +76,10 @@ def parse_function_error(body: bytes) -> tuple[str, str]:
     """(errorType, errorMessage) from a runtime's error body, however it is shaped."""
     try:
         doc = json.loads(body or b"{}")
-    except ValueError:
-        return "", body.decode("utf-8", "replace")[:4000]
+    except (ValueError, RecursionError):
+        # RecursionError: nesting deeper than the decoder's stack (Go's limit is
+        # 10000 levels); it is just another body that is not a usable document.
+        return "", body[:4000].decode("utf-8", "replace")
     if not isinstance(doc, dict):
         return "", str(doc)[:4000]
     etype = str(doc.get("errorType") or "")
@@ -84,6 +92,22 @@ def parse_function_error(body: bytes) -> tuple[str, str]:
     if not msg and isinstance(trace, list):
         msg = " ".join(str(x) for x in trace)[:2000]
     return etype, msg + extra
+
+
+def delivered_error(body: bytes, content_type: str | None) -> tuple[bytes, str]:
+    """(body, content type) the invoke client gets for an /error post. For the
+    error-cause content type the RIE drops errorCause and re-marshals; a body it
+    cannot parse becomes the JSON string "Invalid error body" (invocationerror.go)."""
+    if content_type != CAUSE_CONTENT_TYPE:
+        return body, "application/json"
+    try:
+        doc = json.loads(body)
+        if not isinstance(doc, dict):
+            raise ValueError("not an object")
+    except (ValueError, RecursionError):
+        return INVALID_ERROR_BODY, "application/octet-stream"
+    kept = {k: doc.get(k) for k in ("errorMessage", "errorType", "stackTrace")}
+    return json.dumps(kept).encode(), "application/json"
 
 
 @dataclass

@@ -16,9 +16,9 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from harness import rie_http
 from harness import rie_protocol as rp
 from harness.backends.handle import RuntimeHandle
 from harness.backends.process import LaunchSpec
@@ -298,8 +298,8 @@ class RuntimeAPI:
             else:
                 etype, msg = rp.parse_function_error(body)
                 etype = etype or headers.get("Lambda-Runtime-Function-Error-Type", "")
-                outcome = rp.InvokeOutcome("error", _cause_body(body, headers), error_type=etype,
-                                           error_message=msg)
+                delivered, ctype = rp.delivered_error(body, headers.get("Content-Type"))
+                outcome = rp.InvokeOutcome("error", delivered, ctype, error_type=etype, error_message=msg)
             self._finish(cur, outcome)
             self._state = "responded"
             return 202, rp.ACCEPTED
@@ -324,95 +324,19 @@ def _state_name(state: str) -> str:
             "exited": "Started"}.get(state, state)
 
 
-def _cause_body(body: bytes, headers: Any) -> bytes:
-    """For the error-cause content type the RIE drops errorCause and re-marshals."""
-    if headers.get("Content-Type") != rp.CAUSE_CONTENT_TYPE:
-        return body
-    import json
-
-    try:
-        doc = json.loads(body)
-        return json.dumps({k: doc.get(k) for k in ("errorMessage", "errorType", "stackTrace")}).encode()
-    except ValueError:
-        return body
-
-
 _RESULT = re.compile(rf"^{rp.API_PREFIX}/runtime/invocation/(?P<id>[^/]+)/(?P<kind>response|error)$")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(rie_http.Handler):
     server_version = "enirace-rie"
-    # Headers and body go out as separate writes; without this, Nagle plus the
-    # client's delayed ACK adds ~40 ms to every reply.
-    disable_nagle_algorithm = True
 
     @property
     def api(self) -> RuntimeAPI:
         return self.server.api  # type: ignore[attr-defined]
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """Unparseable requests: a plain-text 400 with a status line, as Go's net/http
-        answers, instead of http.server's HTML (and no status line for HTTP/0.9)."""
-        self.request_version = "HTTP/1.1"
-        self.close_connection = True
-        text = message or self.responses.get(code, ("Error",))[0]
-        self._reply(code, f"{code} {text}\n".encode(), "text/plain; charset=utf-8", {"Connection": "close"})
-
-    def _reply(self, status: int, body: bytes, ctype: str = "application/json",
-               headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        # Always a Content-Type: awslambdaric segfaults on a response without one.
-        self.send_header("Content-Type", ctype)
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
     def _body(self) -> bytes | None:
         """Read the request body; None when it exceeds the payload limit (drained)."""
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks, total = [], 0
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    break
-                total += size
-                chunk = self.rfile.read(size)
-                self.rfile.readline()
-                if total <= rp.MAX_PAYLOAD:
-                    chunks.append(chunk)
-            return b"".join(chunks) if total <= rp.MAX_PAYLOAD else None
-        length = int(self.headers.get("Content-Length") or 0)
-        if length < 0:
-            raise ValueError("negative Content-Length")
-        if length > rp.MAX_PAYLOAD:
-            remaining = length
-            while remaining > 0:
-                remaining -= len(self.rfile.read(min(remaining, 1 << 16)) or b"x" * remaining)
-            return None
-        return self.rfile.read(length) if length else b""
-
-    def do_GET(self) -> None:
-        self._route("GET")
-
-    def do_POST(self) -> None:
-        self._route("POST")
-
-    def do_PUT(self) -> None:
-        self._route("PUT")
-
-    def _route(self, method: str) -> None:
-        try:
-            self._dispatch(method)
-        except ValueError:
-            # A malformed Content-Length or chunk header; Go's net/http answers 400 too.
-            self.send_error(400, "Bad Request")
+        return rie_http.read_body(self.rfile, self.headers, rp.MAX_PAYLOAD)
 
     def _dispatch(self, method: str) -> None:
         role = self.server.role  # type: ignore[attr-defined]

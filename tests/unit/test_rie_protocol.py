@@ -40,3 +40,10 @@ def test_parse_function_error_with_cause_and_garbage():
     assert etype == "HttpRequestException"
     assert "cause: SocketException" in msg
     assert rp.parse_function_error(b"not json") == ("", "not json")
+
+
+def test_parse_function_error_survives_nesting_deeper_than_the_decoder():
+    body = b"[" * 100_000 + b"]" * 100_000
+    assert rp.parse_function_error(body) == ("", body[:4000].decode())
+    assert rp.truncated_request() == (400, b'{"errorMessage":"HTTP request detected as truncated",'
+                                           b'"errorType":"TruncatedHTTPRequest"}\n')
