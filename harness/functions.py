@@ -36,6 +36,7 @@ def lambda_env(fn: FunctionConfig, handler: str, task_root: Path) -> dict[str, s
         "LANG": "C.UTF-8",
         "TZ": ":UTC",
         "HOME": "/tmp",
+        "TMPDIR": "/tmp",  # the runtime's private tmpfs (harness/lab/contain.py)
         "AWS_LAMBDA_RUNTIME_API": f"{RUNTIME_ADDR[0]}:{RUNTIME_ADDR[1]}",
         "_HANDLER": handler,
         "LAMBDA_TASK_ROOT": str(task_root),

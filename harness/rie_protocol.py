@@ -61,9 +61,18 @@ def exit_reason(returncode: int) -> str:
     return f"Runtime exited with error: exit status {returncode}"
 
 
-def exit_error_body(request_id: str, returncode: int) -> bytes:
+# Lambda's error type for a runtime the OOM killer ended (the RIE, which sets no
+# limit, only ever says Runtime.ExitError); the message stays the exit's words.
+OUT_OF_MEMORY = "Runtime.OutOfMemory"
+
+
+def exit_error_type(oom: bool) -> str:
+    return OUT_OF_MEMORY if oom else "Runtime.ExitError"
+
+
+def exit_error_body(request_id: str, returncode: int, oom: bool = False) -> bytes:
     """502 body for a runtime that died during an invoke (errorType first, no newline)."""
-    return json.dumps({"errorType": "Runtime.ExitError",
+    return json.dumps({"errorType": exit_error_type(oom),
                        "errorMessage": f"RequestId: {request_id} Error: {exit_reason(returncode)}"},
                       separators=(",", ":")).encode()
 

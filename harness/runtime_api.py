@@ -68,6 +68,7 @@ class RuntimeAPI:
         self._state = "none"
         self._init_error: bytes = b""
         self._exit_code: int | None = None
+        self._exit_oom = False
         self._pending: Invocation | None = None
         self._current: Invocation | None = None
         self._inits = 0
@@ -107,6 +108,7 @@ class RuntimeAPI:
         self._state = "starting"
         self._init_error = b""
         self._exit_code = None
+        self._exit_oom = False
         proc = self._spawn(self.launch, self._gen)
         self._proc = proc
         self.history.record("init_start", generation=self._gen, phase=phase, pid=proc.pid,
@@ -116,25 +118,28 @@ class RuntimeAPI:
 
     def _watch(self, proc: RuntimeHandle) -> None:
         code = proc.wait()
+        # The process backend's cgroup says whether the OOM killer did it (memory_mb).
+        oom = bool(getattr(proc, "oom_killed", lambda: False)())
+        reason = rp.exit_reason(code) + (" (out of memory: over function.memory_mb)" if oom else "")
         with self._cv:
             if proc is not self._proc:
                 # Killed on purpose (timeout, shutdown); _kill already recorded the reset.
                 self.history.record("runtime_exit", generation=proc.generation, code=code,
-                                    during="killed", reason=rp.exit_reason(code))
+                                    during="killed", reason=reason, oom=oom)
                 return
             during = self._state
             self.history.record("runtime_exit", generation=proc.generation, code=code, during=during,
-                                reason=rp.exit_reason(code))
-            self._exit_code = code
+                                reason=reason, oom=oom)
+            self._exit_code, self._exit_oom = code, oom
             self._proc = None
             if during == "starting":
-                etype, msg = ("Runtime.ExitError", rp.exit_reason(code))
+                etype, msg = (rp.exit_error_type(oom), rp.exit_reason(code))
                 self.history.record("init_error", generation=proc.generation, source="exit",
                                     error_type=etype, error_message=msg)
             elif during == "running" and self._current and not self._current.outcome:
                 inv = self._current
-                self._finish(inv, rp.InvokeOutcome("crash", rp.exit_error_body(inv.request_id, code),
-                                                   error_type="Runtime.ExitError",
+                self._finish(inv, rp.InvokeOutcome("crash", rp.exit_error_body(inv.request_id, code, oom),
+                                                   error_type=rp.exit_error_type(oom),
                                                    error_message=rp.exit_reason(code)))
                 self.history.record("reset", reason="runtime_exit", generation=proc.generation)
             self._state = "exited"
@@ -219,7 +224,7 @@ class RuntimeAPI:
                 elif result == "failed":
                     body = self._init_error or b""
                     etype, msg = rp.parse_function_error(body) if body else (
-                        "Runtime.ExitError", rp.exit_reason(self._exit_code or 0))
+                        rp.exit_error_type(self._exit_oom), rp.exit_reason(self._exit_code or 0))
                     self._finish(inv, rp.InvokeOutcome("init_error", body, error_type=etype,
                                                        error_message=msg))
             if inv.outcome is None:

@@ -123,6 +123,9 @@ class FunctionConfig(_Strict):
     name: str = "test_function"
     timeout: DurationMs = 3000.0
     memory_mb: int = Field(default=128, ge=128, le=10240)
+    # The runtime's user: Lambda's unprivileged sandbox user (created once), or
+    # root for functions that need it (a warning is printed).
+    user: str = "sbx_user1051"
     env: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("handler")
@@ -130,6 +133,13 @@ class FunctionConfig(_Strict):
     def _handler(cls, v: str) -> str:
         if not re.fullmatch(r"[A-Za-z_][\w.:]*", v):
             raise ValueError(f"{v!r} is not a handler name (module.function or a sample name)")
+        return v
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, v: str) -> str:
+        if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", v):
+            raise ValueError(f"{v!r} is not a user name; use sbx_user1051 (the default) or root")
         return v
 
     @field_validator("timeout")

@@ -17,6 +17,9 @@ from harness.history import Event
 
 # Order matters: a requests ConnectionError caused by a failed lookup is a dns failure.
 _CLASSES: list[tuple[str, re.Pattern[str]]] = [
+    # Killed for exceeding function.memory_mb (the emulator's Runtime.OutOfMemory),
+    # or the runtime's own out-of-memory error.
+    ("oom", re.compile(r"Runtime\.OutOfMemory|\bMemoryError\b|OutOfMemoryException", re.I)),
     ("dns", re.compile(
         r"Temporary failure in name resolution|Resource temporarily unavailable|EAI_AGAIN"
         r"|Name or service not known|No address associated with hostname|NameResolutionError"
@@ -52,7 +55,7 @@ def headline(text: str, limit: int = 90) -> str:
 
 
 def classify(text: str, phase: str = "invoke") -> str:
-    """dns | timeout | connect | init_error | other, from an error's text."""
+    """oom | dns | timeout | connect | init_error | other, from an error's text."""
     for name, pattern in _CLASSES:
         if pattern.search(text or ""):
             return name

@@ -49,9 +49,17 @@ def make_runtime_api(scenario: Scenario, lab: Lab, history: History, launch: Lau
 
         return docker_setup.runtime_api(scenario, lab, history, launch, output, emulator_log)
     from harness.backends.process import ProcessBackend
+    from harness.lab import contain
     from harness.runtime_api import RuntimeAPI
 
-    backend = ProcessBackend(lab.sandbox, output, etc_prefix=lab.etc.mount_prefix())
+    if fn.user == "root":
+        contain.warn_root_once()
+    backend = ProcessBackend(lab.sandbox, output, etc_prefix=lab.etc.mount_prefix(),
+                             contain=contain.Containment(fn.user, fn.memory_mb), run=lab.run,
+                             state_dir=lab.etc.root)
+    lab.on_down(backend.check_removed)
+    history.record("containment", user=fn.user, memory_mb=fn.memory_mb, tmp_mb=contain.TMP_SIZE_MB,
+                   cgroup=f"v{backend.cgroup_layout.version}" if backend.cgroup_layout else None)
     return RuntimeAPI(lab.sandbox, history, backend.spawn, launch, timeout_s=fn.timeout / 1000,
                       init_timeout_s=scenario.workload.init_timeout / 1000, function_name=fn.name,
                       log=emulator_log)

@@ -148,7 +148,8 @@ class DockerBackend:
         entrypoint = None
         if self.fn.runtime == "command":
             entrypoint = self.command(spec)
-        host_config = api.create_host_config(network_mode=network_mode, binds=binds or None)
+        host_config = api.create_host_config(network_mode=network_mode, binds=binds or None,  # no swap:
+                                             mem_limit=f"{self.fn.memory_mb}m", memswap_limit=f"{self.fn.memory_mb}m")
         return dict(image=self.image, name=name, environment=env if env is not None else container_env(spec),
                     command=None if entrypoint else self.command(spec), entrypoint=entrypoint,
                     labels=self.labels, host_config=host_config, working_dir=TASK_ROOT, detach=True)

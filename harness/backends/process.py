@@ -1,17 +1,23 @@
 """The `process` backend: the runtime is a child process inside the sandbox
-namespace, in its own session so a timeout can kill its whole process group."""
+namespace, in its own session and, when contained (harness/lab/contain.py), in
+a cgroup of its own: a timeout or a teardown kills the whole group, even the
+processes that left the session or the namespace."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.lab import cgroup as cgroups
 from harness.lab import netns
+from harness.lab.contain import Containment
+from harness.ownership import Run
 
 OutputSink = Callable[[int, str], None]
 MAX_LINE_BYTES = 64 * 1024
@@ -32,6 +38,11 @@ class RuntimeProcess:
     generation: int
     popen: subprocess.Popen[bytes]
     _pump: threading.Thread | None = field(default=None, repr=False)
+    cgroup: cgroups.Cgroup | None = None
+    run: Run | None = field(default=None, repr=False)
+    _oom: bool | None = field(default=None, repr=False)
+    _settle_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    problems: list[str] = field(default_factory=list)  # what its cgroup's removal left
 
     @property
     def pid(self) -> int:
@@ -41,10 +52,30 @@ class RuntimeProcess:
         code = self.popen.wait()
         if self._pump is not None:
             self._pump.join(timeout=2)
+        self._settle()
         return code
 
+    def _settle(self) -> None:
+        """Once the runtime is gone: note whether the OOM killer did it, then kill
+        whatever it left in its cgroup (Lambda ends the whole environment) and
+        remove the group."""
+        with self._settle_lock:
+            if self._oom is not None:
+                return
+            cg = self.cgroup
+            self._oom = bool(cg and cg.oom_killed())
+            if cg is not None and self.run is not None:
+                self.problems = cg.remove(self.run)
+
+    def oom_killed(self) -> bool:
+        """Was the runtime killed for exceeding function.memory_mb? (after wait())"""
+        return bool(self._oom)
+
     def kill_group(self, sig: int = signal.SIGKILL) -> None:
-        """Kill the runtime and everything it forked (they share its process group)."""
+        """Kill the runtime and everything it forked: its cgroup, and its process
+        group (all there is without a cgroup)."""
+        if self.cgroup is not None and sig == signal.SIGKILL:
+            self.cgroup.kill_all()
         try:
             os.killpg(self.popen.pid, sig)
         except ProcessLookupError:
@@ -55,7 +86,8 @@ class ProcessBackend:
     name = "process"
 
     def __init__(self, sandbox: str, output: OutputSink, logfile: Path | None = None,
-                 etc_prefix: list[str] | None = None) -> None:
+                 etc_prefix: list[str] | None = None, contain: Containment | None = None,
+                 run: Run | None = None, state_dir: Path | None = None) -> None:
         self.sandbox = sandbox
         self.output = output
         self.logfile = logfile
@@ -63,19 +95,59 @@ class ProcessBackend:
         # the lab's /etc overlay (harness/lab/sandbox_etc.py), so resolv.conf
         # changes by rename reach a running function.
         self.etc_prefix = etc_prefix or []
+        # contain: user, private /tmp, read-only task root, and with `run` a
+        # cgroup per runtime; state_dir holds the mount helpers (the sandbox's dir).
+        self.contain = contain
+        self.run = run
+        self.state_dir = state_dir
+        self.cgroup_layout = cgroups.detect() if contain is not None and run is not None else None
+        self.unenforced: str = ""  # why memory_mb is not enforced, if it is not
+        self.started: list[RuntimeProcess] = []
+
+    def check_removed(self) -> None:
+        """Raise if a runtime's cgroup could not be emptied or removed (teardown reports it)."""
+        problems = [p for proc in self.started for p in proc.problems]
+        if problems:
+            raise RuntimeError("; ".join(problems))
+
+    def _cgroup(self, generation: int) -> cgroups.Cgroup | None:
+        if self.cgroup_layout is None or self.run is None or self.contain is None:
+            if self.contain is not None and not self.unenforced:
+                self.unenforced = "no cgroup filesystem is mounted"
+                print(f"warning: function.memory_mb is not enforced: {self.unenforced}", file=sys.stderr)
+            return None
+        lab = self.sandbox.rsplit("-", 2)[-2] if self.sandbox.count("-") >= 2 else "0"
+        cg = cgroups.create(self.cgroup_layout, self.run, f"{self.run.run_id}-{lab}-rt{generation}",
+                            self.contain.memory_mb)
+        if cg.limit_error and not self.unenforced:
+            print(f"warning: function.memory_mb is not enforced: {cg.limit_error}", file=sys.stderr)
+        self.unenforced = cg.limit_error
+        return cg
 
     def spawn(self, spec: LaunchSpec, generation: int) -> RuntimeProcess:
-        popen = subprocess.Popen(
-            netns.exec_prefix(self.sandbox) + self.etc_prefix + spec.argv,
-            env=spec.env,
-            cwd=spec.cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,  # like the RIE: both streams are the function's log
-            start_new_session=True,
-            close_fds=True,
-        )
-        proc = RuntimeProcess(generation, popen)
+        inner: list[str] = []
+        if self.contain is not None:
+            state = self.state_dir or Path(spec.cwd)
+            inner = self.contain.prefix(spec.argv, spec.env, Path(spec.cwd), state)
+        cg = self._cgroup(generation)
+        try:
+            popen = subprocess.Popen(
+                (cg.join_prefix() if cg else []) + netns.exec_prefix(self.sandbox)
+                + self.etc_prefix + inner + spec.argv,
+                env=spec.env,
+                cwd=spec.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,  # like the RIE: both streams are the function's log
+                start_new_session=True,
+                close_fds=True,
+            )
+        except BaseException:
+            if cg is not None and self.run is not None:
+                cg.remove(self.run)
+            raise
+        proc = RuntimeProcess(generation, popen, cgroup=cg, run=self.run)
+        self.started.append(proc)
         proc._pump = threading.Thread(target=self._pump, args=(proc,), daemon=True,
                                       name=f"runtime-{generation}-output")
         proc._pump.start()
