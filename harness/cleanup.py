@@ -1,22 +1,35 @@
 """Remove what dead runs left behind, and nothing else.
 
-An object is ours when its name carries PREFIX and a run id; it is removable when
-that run no longer holds its lock (ownership.is_alive). A live run's objects and
-anything without our prefix are never touched.
+A name proves nothing: anyone can make a namespace called enr-0badc0-1-vpc or a
+directory called /tmp/enirace-251201-results. So cleanup never looks for objects
+by name. It reads the manifest of every run whose lock nobody holds (a dead run:
+ownership.py), and removes, in reverse creation order, only the objects listed
+there whose proof still matches (a namespace's inode, a directory's marker, a
+link's ifindex and alias, a container's id and run label, ...). An object that is
+listed but unproven (the run died while creating it) or no longer matches its
+proof is kept and reported. A live run's objects are never touched.
+
+Each kind of object has one remover in REMOVERS; a new kind plugs in there.
 """
 
 from __future__ import annotations
 
-import re
+import os
 import shutil
-import tempfile
+import signal
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from harness import docker_cleanup, ownership
 from harness.lab import netns
 
-_TMP_RE = re.compile(r"^enirace-(?P<run>[0-9a-f]{6})-")
+REMOVED, GONE, KEPT, LIVE = "removed", "gone", "kept", "live"
+# (ident, run id, proof, dry_run) -> (outcome, why). Raises when removal fails.
+Remover = Callable[[str, str, dict[str, Any], bool], tuple[str, str]]
 
 
 @dataclass
@@ -24,91 +37,166 @@ class CleanupReport:
     removed: list[str] = field(default_factory=list)
     kept_live: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    kept_unproven: list[str] = field(default_factory=list)  # "kept: not proven ours", with why
 
 
-def _dead(run_id: str, cache: dict[str, bool]) -> bool:
-    if run_id not in cache:
-        cache[run_id] = not ownership.is_alive(run_id)
-    return cache[run_id]
+def _mismatch(what: str, found: object, recorded: object) -> tuple[str, str]:
+    return KEPT, f"{what} is {found}, the run recorded {recorded}"
 
 
-def host_links() -> list[str]:
-    """Names of links in the host namespace (read only)."""
-    from pyroute2 import IPRoute
-
-    with IPRoute() as ipr:
-        return [link.get("IFLA_IFNAME") for link in ipr.get_links()]
-
-
-def find_leftovers(cache: dict[str, bool] | None = None) -> dict[str, list[tuple[str, str]]]:
-    """(kind -> [(name, run id)]) of every object that carries our prefix."""
-    # Docker objects first: removing a run's network also removes its host bridge.
-    found: dict[str, list[tuple[str, str]]] = docker_cleanup.leftovers()
-    found.update({"netns": [], "etc": [], "sandbox": [], "link": [], "tmp": [], "run": []})
-    for name in netns.list_names():
-        run = ownership.run_of_netns(name)
-        if run:
-            found["netns"].append((name, run))
-    if netns.ETC_NETNS.is_dir():
-        for d in netns.ETC_NETNS.iterdir():
-            run = ownership.run_of_netns(d.name)
-            if run and not netns.exists(d.name):
-                found["etc"].append((d.name, run))
-    sandboxes = ownership.STATE_DIR / "sandboxes"  # each sandbox's /etc overlay (lab/sandbox_etc.py)
-    if sandboxes.is_dir():
-        for d in sandboxes.iterdir():
-            run = ownership.run_of_netns(d.name)
-            if run:
-                found["sandbox"].append((str(d), run))
-    for name in host_links():
-        m = ownership.LINK_RE.match(name or "")
-        if m:
-            found["link"].append((name, m.group("run")))
-    for d in Path(tempfile.gettempdir()).iterdir():
-        m = _TMP_RE.match(d.name)
-        if m:
-            found["tmp"].append((str(d), m.group("run")))
-    if ownership.runs_dir().is_dir():
-        for f in ownership.runs_dir().glob("*.lock"):
-            found["run"].append((f.name, f.stem))
-    return found
+def remove_netns(ident: str, run_id: str, proof: dict[str, Any], dry_run: bool) -> tuple[str, str]:
+    found = netns.inode(ident)
+    if found is None:
+        return GONE, ""
+    if found != proof.get("inode"):
+        return _mismatch("its inode", found, proof.get("inode"))
+    if not dry_run:
+        netns.remove(ident)  # kills what runs inside first
+    return REMOVED, ""
 
 
-def _remove_host_link(name: str) -> None:
-    from pyroute2 import IPRoute
+def remove_dir(ident: str, run_id: str, proof: dict[str, Any], dry_run: bool) -> tuple[str, str]:
+    path = Path(ident)
+    if not os.path.lexists(path):
+        return GONE, ""
+    if path.is_symlink() or not path.is_dir():
+        return KEPT, "no longer a directory"
+    if path.stat().st_ino != proof.get("inode"):
+        return _mismatch("its inode", path.stat().st_ino, proof.get("inode"))
+    if not ownership.marker_matches(path, run_id, proof):
+        return KEPT, f"its {ownership.MARKER} marker is missing or not the run's"
+    if not dry_run:
+        shutil.rmtree(path)
+    return REMOVED, ""
 
-    with IPRoute() as ipr:
-        idx = ipr.link_lookup(ifname=name)
-        if idx:
-            ipr.link("del", index=idx[0])
+
+def remove_lease(ident: str, run_id: str, proof: dict[str, Any], dry_run: bool) -> tuple[str, str]:
+    """The kernel freed the dead run's lock; the file goes under the flock protocol
+    (lock, check the path still names the locked inode, unlink holding the lock)."""
+    fd = ownership.lock_file(ident, create=False)
+    if fd is None:
+        return (LIVE, "taken again by a live run") if os.path.exists(ident) else (GONE, "")
+    if os.fstat(fd).st_ino != proof.get("inode"):
+        os.close(fd)
+        return _mismatch("its inode", "another", proof.get("inode"))
+    if dry_run:
+        os.close(fd)
+    else:
+        ownership.unlink_locked(ident, fd)
+    return REMOVED, ""
+
+
+def _write(path: Path, value: str) -> None:
+    try:
+        path.write_text(value)
+    except FileNotFoundError:
+        pass
+
+
+def _empty_cgroup(path: Path, timeout_s: float = 5.0) -> None:
+    """Thaw `path` and every cgroup below it, kill their processes, wait until none is left."""
+    tree = [Path(d) for d, _, _ in os.walk(path)]
+    for cg in tree:
+        if (cg / "cgroup.freeze").exists() and (cg / "cgroup.freeze").read_text().strip() == "1":
+            _write(cg / "cgroup.freeze", "0")  # v2: a frozen task cannot run its exit path
+        if (cg / "freezer.state").exists():
+            _write(cg / "freezer.state", "THAWED")  # v1 freezer
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if (path / "cgroup.kill").exists():
+            _write(path / "cgroup.kill", "1")  # the whole subtree, race-free against forks
+        else:
+            for cg in tree:
+                for pid in (cg / "cgroup.procs").read_text().split():
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+        if not any((cg / "cgroup.procs").read_text().strip() for cg in tree if cg.exists()):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{path}: processes still inside after SIGKILL")
+        time.sleep(0.01)
+
+
+def remove_cgroup(ident: str, run_id: str, proof: dict[str, Any], dry_run: bool) -> tuple[str, str]:
+    path = Path(ident)
+    try:
+        ino = path.stat().st_ino
+    except FileNotFoundError:
+        return GONE, ""
+    if ino != proof.get("inode"):
+        return _mismatch("its inode", ino, proof.get("inode"))
+    if not (path / "cgroup.procs").exists():
+        return KEPT, "not a cgroup"
+    if not dry_run:
+        _empty_cgroup(path)
+        for d, _, _ in os.walk(path, topdown=False):  # children first: rmdir refuses a parent
+            os.rmdir(d)
+    return REMOVED, ""
+
+
+REMOVERS: dict[str, Remover] = {
+    "netns": remove_netns,
+    "etc": remove_dir,  # /etc/netns/<name>: a directory with a marker like any other
+    "dir": remove_dir,
+    "cgroup": remove_cgroup,
+    "lease": remove_lease,
+    "link": docker_cleanup.remove_host_link,
+    "container": partial(docker_cleanup.remove_docker, "container"),
+    "network": partial(docker_cleanup.remove_docker, "network"),
+}
+
+
+def _clean_run(run_id: str, report: CleanupReport, dry_run: bool) -> bool:
+    """Remove what dead run `run_id` lists, newest first; False if something failed
+    (then its manifest stays, minus what was dealt with, for the next cleanup)."""
+    ok = True
+    for entry in reversed(ownership.read_manifest(run_id)):
+        label = f"{entry.kind} {entry.ident}"
+        remover = REMOVERS.get(entry.kind)
+        if not entry.proven:
+            outcome, why = KEPT, "recorded but never proven (the run died while creating it)"
+        elif remover is None:
+            outcome, why = KEPT, f"no remover for kind {entry.kind!r}"
+        else:
+            try:
+                outcome, why = remover(entry.ident, run_id, entry.proof, dry_run)
+            except Exception as exc:
+                report.failed.append(f"{label}: {exc}")
+                ok = False
+                continue
+        if outcome == REMOVED:
+            report.removed.append(label)
+        elif outcome == KEPT:
+            report.kept_unproven.append(f"{label}: {why}")
+        elif outcome == LIVE:
+            report.kept_live.append(f"{label} ({why})")
+        if not dry_run:
+            ownership.forget(run_id, entry.kind, entry.ident)
+    return ok
 
 
 def cleanup(dry_run: bool = False) -> CleanupReport:
     report = CleanupReport()
-    cache: dict[str, bool] = {}
-    for kind, items in find_leftovers(cache).items():
-        for name, run in items:
-            label = f"{kind} {name}"
-            if not _dead(run, cache):
-                report.kept_live.append(label)
-                continue
-            if dry_run:
-                report.removed.append(label)
-                continue
-            try:
-                if kind in ("container", "network"):
-                    docker_cleanup.remove(kind, name)
-                elif kind == "netns":
-                    netns.remove(name)
-                elif kind == "etc":
-                    netns.remove_etc(name)
-                elif kind == "link":
-                    _remove_host_link(name)
-                elif kind in ("tmp", "sandbox"):
-                    shutil.rmtree(name, ignore_errors=True)
-                elif kind == "run":
-                    (ownership.runs_dir() / name).unlink(missing_ok=True)
-                report.removed.append(label)
-            except Exception as exc:
-                report.failed.append(f"{label}: {exc}")
+    for run_id in ownership.run_ids():
+        lock = ownership.runs_dir() / f"{run_id}.lock"
+        # A run that closed with leftovers has no run file; a dry run does not create one.
+        claimed = -1 if dry_run and not lock.exists() else ownership.claim_dead(run_id)
+        if claimed is None:
+            report.kept_live += [f"{o.kind} {o.ident}" for o in ownership.read_manifest(run_id)]
+            continue
+        fd: int = claimed
+        try:
+            ok = _clean_run(run_id, report, dry_run)
+        except BaseException:
+            if fd >= 0:
+                os.close(fd)
+            raise
+        if ok:
+            report.removed.append(f"run {run_id}")  # its run file and manifest
+        if ok and not dry_run:
+            ownership.release_dead(run_id, fd)
+        elif fd >= 0:
+            os.close(fd)
     return report

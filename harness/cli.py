@@ -155,7 +155,8 @@ def doctor() -> None:
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
 def cleanup(dry_run: bool) -> None:
-    """Remove what dead runs left behind (never a live run's objects)."""
+    """Remove what dead runs left behind: only what their manifests list and can still
+    prove (never a live run's objects, never anything by its name alone)."""
     require_privileges()
     report = cleanup_mod.cleanup(dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
@@ -163,9 +164,11 @@ def cleanup(dry_run: bool) -> None:
         console.print(f"{verb} {item}")
     for item in report.kept_live:
         console.print(f"[dim]kept {item} (its run is alive)[/]")
+    for item in report.kept_unproven:
+        console.print(f"[yellow]kept[/] {item} (not proven ours: left alone)")
     for item in report.failed:
         console.print(f"[red]failed[/] {item}")
-    if not (report.removed or report.kept_live or report.failed):
+    if not (report.removed or report.kept_live or report.kept_unproven or report.failed):
         console.print("nothing to clean up")
     sys.exit(EXIT_ERROR if report.failed else EXIT_OK)
 

@@ -114,7 +114,7 @@ def check_lab() -> Check:
 
     try:
         with Run.register("doctor") as run:
-            lease = addressing.acquire(addressing.parse_pool(DEFAULT_POOL))
+            lease = addressing.acquire(addressing.parse_pool(DEFAULT_POOL), run)
             lab = Lab(run, lease.subnet)
             try:
                 lab.up()

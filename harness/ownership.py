@@ -20,8 +20,8 @@ import json
 import os
 import re
 import secrets
-import time
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,15 +98,85 @@ def marker_matches(directory: Path, run_id: str, proof: dict[str, Any]) -> bool:
     return text == [run_id, str(proof.get("marker"))]
 
 
-def _try_lock(path: Path) -> int | None:
-    """Open and exclusively lock `path`; return the fd, or None if someone holds it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+def lock_file(path: Path | str, create: bool = True) -> int | None:
+    """Open and exclusively lock `path`; the fd, or None if someone holds the lock
+    (or, with create=False, the file does not exist).
+
+    Whoever removes one of these files unlinks it while holding its lock. So after
+    taking the lock, the path must still name the locked inode (fstat vs stat):
+    if it does not, the file was unlinked (and maybe recreated) between our open
+    and our flock, and the lock protects nothing; try again."""
+    flags = os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+    for _ in range(16):
+        try:
+            fd = os.open(path, flags, 0o644)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
         os.close(fd)
-        return None
-    return fd
+        if not create:
+            return None
+    raise RuntimeError(f"{path}: unlinked under us 16 times in a row")
+
+
+def unlink_locked(path: Path | str, fd: int) -> None:
+    """Unlink `path` (still holding the lock `fd` on it), then release the lock."""
+    try:
+        if os.stat(path).st_ino == os.fstat(fd).st_ino:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def append(run_id: str, step: dict[str, Any]) -> None:
+    """One manifest step, as one write: a kill -9 leaves whole lines or a torn last one.
+    Cleanup appends `forget` steps to a dead run's manifest this way too."""
+    line = (json.dumps(step, default=str) + "\n").encode()
+    fd = os.open(manifest_path(run_id), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def forget(run_id: str, kind: str, ident: str | Path) -> None:
+    append(run_id, {"op": "forget", "kind": kind, "id": str(ident)})
+
+
+def run_ids() -> list[str]:
+    """Every run with a run file or a manifest (a run that closed with leftovers keeps
+    only its manifest)."""
+    try:
+        names = {p.name.rsplit(".", 1)[0] for p in runs_dir().iterdir()
+                 if p.suffix in (".lock", ".manifest")}
+    except FileNotFoundError:
+        return []
+    return sorted(n for n in names if RUN_ID_RE.match(n))
+
+
+def claim_dead(run_id: str) -> int | None:
+    """Take a dead run's lock (recreating its run file if only the manifest is left),
+    so that a second cleanup running at the same time sees the run as busy and keeps
+    off. None: the run is alive (or another cleanup has it)."""
+    return lock_file(runs_dir() / f"{run_id}.lock")
+
+
+def release_dead(run_id: str, fd: int) -> None:
+    """The dead run is cleaned up: its manifest goes, then its run file, still locked."""
+    manifest_path(run_id).unlink(missing_ok=True)
+    unlink_locked(runs_dir() / f"{run_id}.lock", fd)
 
 
 @dataclass
@@ -126,7 +196,7 @@ class Run:
             path = runs_dir() / f"{run_id}.lock"
             if path.exists():
                 continue
-            fd = _try_lock(path)
+            fd = lock_file(path)
             if fd is None:
                 continue
             info = {"pid": os.getpid(), "started": time.time(), "purpose": purpose}
@@ -136,13 +206,8 @@ class Run:
         raise RuntimeError("could not allocate a run id")
 
     def _append(self, step: dict[str, Any]) -> None:
-        line = (json.dumps(step, default=str) + "\n").encode()
         with self._manifest_lock:
-            fd = os.open(manifest_path(self.run_id), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            try:
-                os.write(fd, line)  # one write: a kill -9 leaves whole lines or a torn last one
-            finally:
-                os.close(fd)
+            append(self.run_id, step)
 
     def record(self, kind: str, ident: str | Path) -> None:
         """Call BEFORE creating the object, so a crash right after creation still
@@ -181,12 +246,7 @@ class Run:
             return
         if not self.owned():
             manifest_path(self.run_id).unlink(missing_ok=True)
-        path = runs_dir() / f"{self.run_id}.lock"
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
-        os.close(self._fd)
+        unlink_locked(runs_dir() / f"{self.run_id}.lock", self._fd)
         self._fd = -1
 
     def __enter__(self) -> Run:
@@ -201,9 +261,9 @@ def is_alive(run_id: str) -> bool:
     path = runs_dir() / f"{run_id}.lock"
     if not path.exists():
         return False
-    fd = _try_lock(path)
+    fd = lock_file(path, create=False)
     if fd is None:
-        return True
+        return path.exists()  # held, unless it vanished under us (the run just closed)
     os.close(fd)
     return False
 

@@ -160,7 +160,7 @@ def enirace_run(request: pytest.FixtureRequest) -> Iterator[ownership.Run]:
     yield run
     leftovers = _namespaces_of(run)
     for name in leftovers:
-        netns.remove(name)
+        netns.remove_owned(run, name)
     run.close()
     if leftovers:
         pytest.fail(f"enirace: the test left namespaces behind (removed now): {', '.join(leftovers)}",
@@ -174,7 +174,7 @@ def enirace_lab(enirace_run: ownership.Run) -> Iterator[Lab]:
     It leases its own /24 of the default pool (198.18.0.0/15)."""
     pool = addressing.parse_pool(addressing.DEFAULT_POOL)
     _or_fail(lambda: addressing.check_pool(pool))
-    lease = _or_fail(lambda: addressing.acquire(pool))
+    lease = _or_fail(lambda: addressing.acquire(pool, enirace_run))
     lab = Lab(enirace_run, lease.subnet)
     try:
         lab.up()

@@ -129,7 +129,7 @@ def run_trial(scenario: Scenario, run: Run, out_root: Path, trial_id: str | None
     (folder / "scenario.yaml").write_text(dump(scenario))
     history = History(folder / "history.jsonl")
     flog = _FunctionLog(folder / "function.log", history)
-    lease = addressing.acquire(scenario.lab.pool)
+    lease = addressing.acquire(scenario.lab.pool, run)
     lab = backends.make_lab(scenario, run, lease.subnet, history.record)
     api: RuntimeAPI | None = None
     nemesis: Nemesis | None = None

@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness import docker_cleanup
 from harness import docker_engine as de
 from harness.backends.process import MAX_LINE_BYTES, LaunchSpec, OutputSink
 
 if TYPE_CHECKING:
+    from harness.lab.netns import Manifest
     from harness.scenario import FunctionConfig
 
 TASK_ROOT = "/var/task"
@@ -77,6 +79,7 @@ class ContainerProcess:
     host_pid: int
     _pump: threading.Thread | None = field(default=None, repr=False)
     _removed: bool = False
+    on_removed: Callable[[], None] | None = field(default=None, repr=False)  # the run forgets it
 
     @property
     def pid(self) -> int:
@@ -104,7 +107,9 @@ class ContainerProcess:
             try:
                 de.client().api.remove_container(self.container_id, force=True)
             except Exception:
-                pass
+                return  # DockerLab.down removes (and forgets) whatever of the lab is left
+            if self.on_removed is not None:
+                self.on_removed()
 
 
 def container_env(spec: LaunchSpec) -> dict[str, str]:
@@ -117,7 +122,8 @@ class DockerBackend:
     name = "docker"
 
     def __init__(self, image: str, sandbox_container: str, name_prefix: str, labels: dict[str, str],
-                 fn: FunctionConfig, output: OutputSink) -> None:
+                 fn: FunctionConfig, output: OutputSink, run: Manifest | None = None) -> None:
+        self.run = run  # records each container in the run's manifest
         self.image = image
         self.sandbox_container = sandbox_container
         self.name_prefix = name_prefix
@@ -156,12 +162,17 @@ class DockerBackend:
 
     def spawn(self, spec: LaunchSpec, generation: int) -> ContainerProcess:
         api = de.client().api
-        created = api.create_container(**self.create_args(spec, f"{self.name_prefix}-fn{generation}",
-                                                         f"container:{self.sandbox_container}"))
-        cid = created["Id"]
+        name = f"{self.name_prefix}-fn{generation}"
+        args = self.create_args(spec, name, f"container:{self.sandbox_container}")
+        run = self.run
+        if run is not None:
+            cid = docker_cleanup.create_container(run, **args)
+        else:
+            cid = api.create_container(**args)["Id"]
         api.start(cid)
         pid = int(api.inspect_container(cid)["State"]["Pid"])
-        proc = ContainerProcess(generation, cid, pid)
+        proc = ContainerProcess(generation, cid, pid,
+                                on_removed=(lambda: run.forget("container", name)) if run is not None else None)
         def on_line(raw: bytes) -> None:
             self.output(generation, raw.decode("utf-8", "replace").rstrip("\r"))
 

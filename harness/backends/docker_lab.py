@@ -21,8 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness import docker_cleanup
 from harness import docker_engine as de
-from harness.lab import netns
+from harness.lab.netns import rtnl
 from harness.lab.topology import Eni, Lab
 
 LAB_LABEL = "org.enirace.lab"
@@ -47,16 +48,16 @@ class DockerLab(Lab):
         networking = None
         if network:
             networking = api.create_networking_config({network: api.create_endpoint_config(ipv4_address=ip)})
-        created = api.create_container(self.image, entrypoint=["sleep", "infinity"], name=name,
-                                       labels=self.labels(role), host_config=host_config,
-                                       networking_config=networking, detach=True)
-        api.start(created["Id"])
-        pid = int(api.inspect_container(created["Id"])["State"]["Pid"])
-        return created["Id"], pid
+        cid = docker_cleanup.create_container(self.run, image=self.image, entrypoint=["sleep", "infinity"],
+                                              name=name, labels=self.labels(role), host_config=host_config,
+                                              networking_config=networking, detach=True)
+        api.start(cid)
+        pid = int(api.inspect_container(cid)["State"]["Pid"])
+        return cid, pid
 
     def create_sandbox(self) -> None:
         self.sandbox_container, self.sandbox_pid = self._run_pause(self.sandbox, "sandbox")
-        netns.attach(self.sandbox, self.sandbox_pid)
+        self.own_netns(self.sandbox, self.sandbox_pid)
 
     def write_resolv_conf(self, text: str | None, how: str = "rename") -> dict[str, object]:
         """The sandbox's resolv.conf. Docker bind-mounts one file into the sandbox
@@ -88,6 +89,7 @@ class DockerLab(Lab):
             except Exception as exc:
                 if "No such container" not in str(exc):
                     return f"remove container {c['Names'][0]}: {de._short(exc)}"
+            self.run.forget("container", c["Names"][0].lstrip("/"))
             return None
 
         found = api.containers(all=True, filters=wanted)
@@ -123,19 +125,20 @@ class DockerNetworkLab(DockerLab):
         ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(
             subnet=str(self.subnet.network), gateway=str(self.subnet.gateway))])
         # internal: Docker drops anything leaving the subnet, so lab traffic stays in the lab.
-        api.create_network(self.network, driver="bridge", internal=True, ipam=ipam, labels=self.labels("network"),
-                           options={"com.docker.network.bridge.name": self.bridge})
+        docker_cleanup.create_network(self.run, self.network, self.bridge, driver="bridge", internal=True,
+                                      ipam=ipam, labels=self.labels("network"),
+                                      options={"com.docker.network.bridge.name": self.bridge})
         # Starting a container on a network takes ~0.45 s here; the two start together.
         with ThreadPoolExecutor(2) as pool:
             vpc = pool.submit(self._run_pause, self.vpc, "vpc", self.network, str(self.subnet.resolver))
             sbx = pool.submit(self._run_pause, self.sandbox, "sandbox", self.network, str(self.subnet.eni(0)))
             self.vpc_container, vpc_pid = vpc.result()
             self.sandbox_container, self.sandbox_pid = sbx.result()
-        netns.attach(self.vpc, vpc_pid)
-        with netns.rtnl(self.vpc) as v:
+        self.own_netns(self.vpc, vpc_pid)
+        with rtnl(self.vpc) as v:
             eth = v.link_lookup(ifname="eth0")[0]
             v.addr("add", index=eth, address=str(self.subnet.service), prefixlen=self.subnet.prefixlen)
-        netns.attach(self.sandbox, self.sandbox_pid)
+        self.own_netns(self.sandbox, self.sandbox_pid)
         # Born attached (Docker refuses to connect a `none` container later), detached at once:
         # like every lab, the sandbox starts with no ENI.
         api.disconnect_container_from_network(self.sandbox_container, self.network, force=True)
@@ -148,7 +151,7 @@ class DockerNetworkLab(DockerLab):
         interface name and index, read back here so later faults can find it."""
         de.client().api.connect_container_to_network(self.sandbox_container, self.network,
                                                      ipv4_address=str(eni.address))
-        with netns.rtnl(self.sandbox) as s:
+        with rtnl(self.sandbox) as s:
             for addr in s.get_addr(family=2, address=str(eni.address)):
                 eni.index = addr["index"]
                 eni.ifname = s.get_links(eni.index)[0].get("IFLA_IFNAME")
@@ -179,6 +182,10 @@ class DockerNetworkLab(DockerLab):
         except Exception as exc:
             if "not found" not in str(exc).lower():
                 problems.append(f"remove network {self.network}: {de._short(exc)}")
+                return problems
+        self.run.forget("network", self.network)
+        if not docker_cleanup.host_link_exists(self.bridge):  # Docker deletes it with the network
+            self.run.forget("link", self.bridge)
         return problems
 
 

@@ -26,8 +26,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from harness import docker_cleanup, rie_log
 from harness import docker_engine as de
-from harness import rie_log
 from harness import rie_protocol as rp
 from harness.backends.docker import DockerBackend, container_env, follow_logs
 from harness.backends.docker_lab import DockerLab
@@ -91,7 +91,7 @@ class ImageRieAPI:
         env["AWS_LAMBDA_FUNCTION_TIMEOUT"] = str(self.timeout_s)
         args = self.backend.create_args(self.launch, f"{self.lab.sandbox}-rie",
                                         f"container:{self.backend.sandbox_container}", env=env)
-        cid = api.create_container(**args)["Id"]
+        cid = docker_cleanup.create_container(self.lab.run, **args)
         self._container = cid
         try:
             api.get_archive(cid, RIE_PATH)
@@ -138,8 +138,9 @@ class ImageRieAPI:
                 self._pump.join(timeout=2)
             try:
                 api.remove_container(self._container, force=True)
+                self.lab.run.forget("container", f"{self.lab.sandbox}-rie")
             except Exception:
-                pass
+                pass  # DockerLab.down removes (and forgets) whatever of the lab is left
             self._container = None
 
     # -- log lines → lifecycle events -----------------------------------------------------

@@ -55,7 +55,8 @@ def runtime_api(scenario: Scenario, lab: Lab, history: History, launch: LaunchSp
 
     assert isinstance(lab, DockerLab)
     fn = scenario.function
-    backend = DockerBackend(lab.image, _sandbox_id(lab), lab.sandbox, lab.labels("function"), fn, output)
+    backend = DockerBackend(lab.image, _sandbox_id(lab), lab.sandbox, lab.labels("function"), fn, output,
+                            run=lab.run)
     if scenario.docker.rie == "image":
         from harness.backends.docker_rie import ImageRieAPI
 

@@ -1,21 +1,29 @@
 """Lab addresses: a pool (198.18.0.0/15 by default), one /24 per trial.
 
 Leases are flock'd files, so parallel runs never share a /24 and a crashed run's
-leases free themselves when the kernel drops its locks.
+leases free themselves when the kernel drops its locks. A release unlinks the file
+while still holding its lock, and a taker checks after flock that the path still
+names the inode it locked (ownership.lock_file), so the directory does not fill up
+and two runs never both believe they hold one /24. A crashed run's files are in
+its manifest; cleanup removes them the same way.
 """
 
 from __future__ import annotations
 
-import fcntl
 import ipaddress
 import os
 import random
 import time
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness import ownership
 from harness.errors import PoolError
+
+if TYPE_CHECKING:
+    from harness.lab.netns import Manifest
 
 DEFAULT_POOL = "198.18.0.0/15"
 
@@ -125,32 +133,47 @@ def subnets(pool: IPv4Network) -> list[IPv4Network]:
 class Lease:
     subnet: Subnet
     _fd: int
+    path: Path | None = None
+    run: Manifest | None = None
 
     def release(self) -> None:
-        if self._fd >= 0:
+        if self._fd < 0:
+            return
+        if self.path is None:
             os.close(self._fd)
-            self._fd = -1
+        else:
+            ownership.unlink_locked(self.path, self._fd)
+            if self.run is not None:
+                self.run.forget("lease", self.path)
+        self._fd = -1
 
 
-def lease_dir() -> os.PathLike[str]:
+def lease_dir() -> Path:
     d = ownership.STATE_DIR / "leases"
     d.mkdir(parents=True, exist_ok=True)
     return d
 
 
-def acquire(pool: IPv4Network) -> Lease:
-    """Lock a free /24 of the pool for this process."""
+def lease_path(net: IPv4Network) -> Path:
+    return lease_dir() / f"{net.network_address}_{net.prefixlen}.lock"
+
+
+def acquire(pool: IPv4Network, run: Manifest | None = None) -> Lease:
+    """Lock a free /24 of the pool for this process (recorded in `run`'s manifest)."""
     candidates = subnets(pool)
     # Start at a random place so parallel workers rarely contend for the same file.
     start = random.randrange(len(candidates))
     for i in range(len(candidates)):
         net = candidates[(start + i) % len(candidates)]
-        path = os.path.join(lease_dir(), f"{net.network_address}_{net.prefixlen}.lock")
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+        path = lease_path(net)
+        if run is not None:
+            run.record("lease", path)  # taking it may create the file
+        fd = ownership.lock_file(path)
+        if fd is None:
+            if run is not None:
+                run.forget("lease", path)  # another run holds it: its file, not ours
             continue
-        return Lease(Subnet(net), fd)
+        if run is not None:
+            run.prove("lease", path, inode=os.fstat(fd).st_ino)
+        return Lease(Subnet(net), fd, path, run)
     raise PoolError(f"lab.pool: all {len(candidates)} /24s of {pool} are in use; widen the pool")

@@ -18,10 +18,20 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from pyroute2 import IPRoute
+
+
+class Manifest(Protocol):
+    """What a run offers to record its objects (harness.ownership.Run)."""
+
+    run_id: str
+
+    def record(self, kind: str, ident: str | Path) -> None: ...
+    def prove(self, kind: str, ident: str | Path, **proof: Any) -> None: ...
+    def forget(self, kind: str, ident: str | Path) -> None: ...
 
 # pyroute2 is imported where it is used: the stand-alone enirace-rie drop-in
 # imports this module through the emulator and must run on the stdlib alone.
@@ -111,6 +121,30 @@ def attach(name: str, pid: int) -> None:
     if exists(name):
         raise FileExistsError(f"network namespace {name} already exists")
     _pr_netns.attach(name, pid)
+
+
+def create_owned(run: Manifest, name: str, pid: int = 0) -> None:
+    """create(name), or attach(name, pid) when `pid` is given, recorded in the run's
+    manifest first and proven by the namespace's inode afterwards, so cleanup after
+    a kill -9 can tell this namespace from any other of the same name."""
+    run.record("netns", name)
+    try:
+        if pid:
+            attach(name, pid)
+        else:
+            create(name)
+    except BaseException:
+        # Both leave nothing behind when they fail (and a name that was taken
+        # already is someone else's): nothing of ours to remember.
+        run.forget("netns", name)
+        raise
+    run.prove("netns", name, inode=inode(name))
+
+
+def remove_owned(run: Manifest, name: str) -> None:
+    remove(name)
+    if not exists(name):
+        run.forget("netns", name)
 
 
 def _setns(fd: int) -> None:
@@ -221,7 +255,9 @@ def _wait_dead(pids: list[int], timeout_s: float = 2.0) -> None:
 
 
 def remove(name: str) -> None:
-    """Kill what runs inside, unmount and delete the namespace, and its /etc/netns dir."""
+    """Kill what runs inside, unmount and delete the namespace. (Its /etc/netns dir is
+    not touched: the harness makes none, see sandbox_etc, and cleanup removes only
+    what a manifest lists.)"""
     from pyroute2 import netns as _pr_netns
 
     kill_all_in(name)
@@ -234,20 +270,11 @@ def remove(name: str) -> None:
             # A namespace whose mount is already gone (a crash mid-delete)
             # leaves an empty file behind; removing that file is enough.
             path(name).unlink(missing_ok=True)
-    remove_etc(name)
 
 
 def etc_dir(name: str) -> Path:
     """Per-namespace config that `ip netns exec` bind-mounts over /etc."""
     return ETC_NETNS / name
-
-
-def remove_etc(name: str) -> None:
-    d = etc_dir(name)
-    if d.is_dir():
-        for child in d.iterdir():
-            child.unlink(missing_ok=True)
-        d.rmdir()
 
 
 def exec_prefix(name: str) -> list[str]:

@@ -12,6 +12,8 @@ symlink, and so sees an in-place write (same inode) and a rename (new inode)
 exactly as it would on a real /etc. A read-only /etc also matches Lambda, whose
 filesystem is read-only outside /tmp. Nothing is mounted in the host's mount
 namespace; the directory lives under the run's state dir and goes with the lab.
+It is recorded in the run's manifest before it is made and carries a marker file,
+so cleanup after a kill -9 removes it only while it is still the one this run made.
 """
 
 from __future__ import annotations
@@ -19,24 +21,41 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from harness import ownership
+
+if TYPE_CHECKING:
+    from harness.lab.netns import Manifest
 
 How = Literal["in_place", "rename"]
 
 
 class SandboxEtc:
-    def __init__(self, sandbox: str) -> None:
+    def __init__(self, sandbox: str, run: Manifest | None = None) -> None:
         self.sandbox = sandbox
+        self.run = run
+        self._made = False
         self.root = ownership.STATE_DIR / "sandboxes" / sandbox
         self.top = self.root / "etc-top"  # the overlay's upper-most lower layer
         self.resolv_dir = self.root / "resolv"
         self.resolv_conf = self.resolv_dir / "resolv.conf"
 
     def create(self) -> None:
-        self.top.mkdir(parents=True, exist_ok=True)
-        self.resolv_dir.mkdir(parents=True, exist_ok=True)
+        if self.run is not None:
+            self.run.record("dir", self.root)
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir()  # not exist_ok: a directory already there is not ours to fill
+        except FileExistsError:
+            if self.run is not None:
+                self.run.forget("dir", self.root)
+            raise
+        self._made = True
+        if self.run is not None:
+            self.run.prove("dir", self.root, **ownership.write_marker(self.root, self.run.run_id))
+        self.top.mkdir()
+        self.resolv_dir.mkdir()
         link = self.top / "resolv.conf"
         if not link.is_symlink():
             # Relative, so it resolves inside whichever mount namespace reads it
@@ -44,7 +63,11 @@ class SandboxEtc:
             os.symlink(os.path.relpath(self.resolv_conf, "/etc"), link)
 
     def remove(self) -> None:
+        if not self._made:
+            return
         shutil.rmtree(self.root, ignore_errors=True)
+        if self.run is not None and not self.root.exists():
+            self.run.forget("dir", self.root)
 
     def mount_prefix(self) -> list[str]:
         """argv prefix, run inside `ip netns exec`, that overlays /etc, then execs the rest."""

@@ -66,13 +66,14 @@ class Lab:
         self._enis_made = 0
         self.resolver: Resolver | None = None
         self.service: Service | None = None
-        self.etc = SandboxEtc(self.sandbox)
+        self.etc = SandboxEtc(self.sandbox, self.run)
         self.nl_vpc: PinnedRtnl | None = None
         self.nl_sbx: PinnedRtnl | None = None
         self._reapers: list[threading.Thread] = []
         self._sandbox_fd = -1
         self._bridge_index = 0
         self._on_down: list[Callable[[], None]] = []
+        self._netns_made: list[str] = []
         self.reap_errors: list[str] = []
 
     # -- building -------------------------------------------------------------
@@ -80,10 +81,18 @@ class Lab:
     def create_sandbox(self) -> None:
         """The sandbox namespace: a fresh one here; the docker backend names a
         container's namespace instead (harness/backends/docker_lab.py)."""
-        netns.create(self.sandbox)
+        self.own_netns(self.sandbox)
+
+    def own_netns(self, name: str, pid: int = 0) -> None:
+        """Create (or, with `pid`, attach) a namespace of this lab: recorded in the run's
+        manifest and proven by its inode. Links inside it go with it and need no record.
+        down() removes only the namespaces made here: a name that was taken already
+        (FileExistsError) is someone else's."""
+        netns.create_owned(self.run, name, pid)
+        self._netns_made.append(name)
 
     def up(self) -> None:
-        netns.create(self.vpc)
+        self.own_netns(self.vpc)
         self.create_sandbox()
         with netns.rtnl(self.sandbox) as s:
             s.link("set", index=s.link_lookup(ifname="lo")[0], state="up")
@@ -154,9 +163,9 @@ class Lab:
         if self._sandbox_fd >= 0:
             os.close(self._sandbox_fd)
             self._sandbox_fd = -1
-        for ns in (self.sandbox, self.vpc):
+        for ns in reversed(self._netns_made):
             try:
-                netns.remove(ns)
+                netns.remove_owned(self.run, ns)
             except Exception as exc:
                 problems.append(f"remove {ns}: {exc}")
         self.etc.remove()

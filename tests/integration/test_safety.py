@@ -70,31 +70,45 @@ def test_signals_tear_the_lab_down(tmp_path, sig):
     assert host_snapshot() == before
 
 
+def _run_id_of(pid: int) -> str:
+    return next(f.stem for f in ownership.runs_dir().glob("*.lock") if f'"pid": {pid},' in f.read_text())
+
+
 def test_kill_9_leftovers_go_with_cleanup_but_live_and_foreign_objects_stay(tmp_path, run):
     foreign = f"zz-foreign-{os.getpid()}"
     live = run.netns_name(1, "vpc")
     netns.create(foreign)
-    netns.create(live)
+    netns.create_owned(run, live)  # recorded in this (live) test run's manifest
     victim = _start_run(tmp_path)
     try:
         dead = _wait_for_lab(victim)
+        dead_run = _run_id_of(victim.pid)
+        owned = ownership.read_manifest(dead_run)
         sandbox = next(n for n in dead if n.endswith("-sbx"))
         runtime_pids = netns.pids_in(sandbox)
         victim.kill()  # SIGKILL: no finally block runs
         victim.wait()
         assert all(netns.exists(n) for n in dead)
+        leases = [Path(o.ident) for o in owned if o.kind == "lease"]
+        dirs = [Path(o.ident) for o in owned if o.kind == "dir"]
+        assert leases and all(p.exists() for p in leases)
+        assert dirs and all(p.is_dir() for p in dirs)  # the sandbox's /etc overlay
 
         report = cleanup.cleanup()
 
         assert {f"netns {n}" for n in dead} <= set(report.removed)
         assert not [n for n in dead if netns.exists(n)]
+        assert not any(netns.etc_dir(n).exists() for n in dead)
+        assert not [p for p in leases + dirs if p.exists()], report
+        assert not ownership.manifest_path(dead_run).exists()
+        assert not (ownership.runs_dir() / f"{dead_run}.lock").exists()
         assert not any(Path(f"/proc/{pid}").exists() and
                        Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z" for pid in runtime_pids)
         assert netns.exists(live) and f"netns {live}" in report.kept_live
         assert netns.exists(foreign)
     finally:
         victim.kill()
-        netns.remove(live)
+        netns.remove_owned(run, live)
         netns.remove(foreign)
 
 

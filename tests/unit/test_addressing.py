@@ -1,3 +1,6 @@
+import os
+import subprocess
+import sys
 from ipaddress import IPv4Network
 
 import pytest
@@ -50,3 +53,61 @@ def test_leases_never_share_a_subnet_and_free_on_release(state_dir):
     freed = leases[2].subnet.network
     leases[2].release()
     assert addressing.acquire(pool).subnet.network == freed
+
+
+def test_a_released_lease_leaves_no_file_and_a_run_forgets_it(state_dir):
+    pool = IPv4Network("198.18.0.0/23")
+    with ownership.Run.register() as run:
+        lease = addressing.acquire(pool, run)
+        assert lease.path.exists()
+        assert [(o.kind, o.proof) for o in run.owned()] == [("lease", {"inode": lease.path.stat().st_ino})]
+        lease.release()
+        assert not lease.path.exists()
+        assert run.owned() == []
+    assert not list((state_dir / "leases").iterdir())
+
+
+def test_a_lease_unlinked_between_open_and_flock_is_not_taken_on_the_dead_inode(state_dir, monkeypatch):
+    """The flock protocol: a release unlinks the file while holding the lock, so a
+    taker that opened the old file before that and locks it afterwards holds a lock
+    on an inode no path names; it must notice (fstat vs stat) and take the new file."""
+    pool = IPv4Network("198.18.0.0/24")
+    holder = addressing.acquire(pool)
+    real_flock = ownership.fcntl.flock
+    released = []
+
+    def flock_after_release(fd, op):
+        if not released:
+            released.append(True)
+            holder.release()  # between the taker's open and its flock
+        return real_flock(fd, op)
+
+    monkeypatch.setattr(ownership.fcntl, "flock", flock_after_release)
+    taker = addressing.acquire(pool)
+    monkeypatch.setattr(ownership.fcntl, "flock", real_flock)
+    assert released
+    assert os.fstat(taker._fd).st_ino == taker.path.stat().st_ino
+    # ... so a third taker really is refused while the second holds it
+    with pytest.raises(PoolError):
+        addressing.acquire(pool)
+    taker.release()
+
+
+def test_cleanup_removes_the_lease_file_of_a_run_killed_with_sigkill(state_dir):
+    from harness import cleanup
+
+    code = ("import time; from pathlib import Path; from ipaddress import IPv4Network;"
+            "from harness import ownership; from harness.lab import addressing;"
+            f"ownership.STATE_DIR = Path({str(state_dir)!r}); r = ownership.Run.register('victim');"
+            "lease = addressing.acquire(IPv4Network('198.18.0.0/24'), r);"
+            "print(r.run_id, lease.path, flush=True); time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    run_id, path = proc.stdout.readline().split()
+    report = cleanup.cleanup()
+    assert f"lease {path}" in report.kept_live and os.path.exists(path)  # alive: kept
+    proc.kill()
+    proc.wait()
+    report = cleanup.cleanup()
+    assert f"lease {path}" in report.removed
+    assert not os.path.exists(path)
+    assert not list(ownership.runs_dir().iterdir())  # run file and manifest gone too
