@@ -8,9 +8,11 @@ result stream, the progress display, then the report over all 1,000 results.
 `--real` runs real late-eni-attach trials instead (about 12 minutes with 2 workers).
 
 Prints the parent's resident memory sampled as trials finish, its peak, and the
-workers' peak.
+workers' peak. `--recycle 0` keeps each worker for the whole sweep (no retiring
+after 50 trials), which is how a per-trial leak in the worker shows: the workers'
+growth per trial is printed.
 
-    .venv/bin/python benchmarks/sweep_memory.py [--trials 1000] [--real]
+    .venv/bin/python benchmarks/sweep_memory.py [--trials 1000] [--real] [--recycle N]
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from rich.console import Console  # noqa: E402
 
 from harness import ownership  # noqa: E402
 from harness.sweep import results as res  # noqa: E402
+from harness.sweep import runner  # noqa: E402
 from harness.sweep.define import build_spec  # noqa: E402
 from harness.sweep.runner import run_sweep  # noqa: E402
 
@@ -95,7 +98,10 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--real", action="store_true", help="real trials (root, ~0.7 s each with 2 workers)")
+    parser.add_argument("--recycle", type=int, default=runner.TRIALS_PER_WORKER,
+                        help="trials per worker before it retires (0: never)")
     args = parser.parse_args()
+    runner.TRIALS_PER_WORKER = args.recycle
     handlers = "naive_cached,naive_crash,naive_session,resilient"
     # 4 handlers x 25 offsets x repeats, minus the controls' share.
     repeats = max(1, args.trials // 100)
@@ -157,6 +163,15 @@ def main() -> int:
     print("  largest worker's RSS at the same points: " + ", ".join(f"{mb:.0f} MB" for mb in picks))
     print(f"  peak RSS: parent {parent_peak:.0f} MB (includes matplotlib for the report), "
           f"workers {max(worker_rss, default=0):.0f} MB")
+    if args.recycle == 0 and len(samples) > 2:
+        # Each worker ran about trials/workers of them; compare the middle of the
+        # sweep's first tenth with its end, past the start-up imports.
+        first = len(samples) // 10
+        last = max(i for i, mb in enumerate(worker_rss) if mb > 0)  # the workers exit before the last samples
+        per_worker = (samples[last][0] - samples[first][0]) / args.workers
+        growth = worker_rss[last] - worker_rss[first]
+        print(f"  workers never recycled: largest worker {worker_rss[first]:.1f} -> {worker_rss[last]:.1f} MB "
+              f"over ~{per_worker:.0f} trials each: {growth / max(per_worker, 1) * 1024:.0f} KB per trial")
     return 0
 
 

@@ -132,7 +132,7 @@ def run_demo_sweep(console: Console, scenarios_dir: Path, out: Path, workers: in
                   "the fault failed")
     console.print(f"{outcome.ran} trials in {time.monotonic() - started:.0f} s · trial folders: {out}/trials/")
     console.print(f"report: {report.html}")
-    return 2 if report.agg.totals["harness_error"] else 0
+    return 2 if report.agg.totals["harness_error"] or report.agg.lost else 0
 
 
 def cell_text(agg: Aggregate, cell: CellAgg) -> str:

@@ -100,6 +100,7 @@ class Aggregate:
     expected_total: int = 0
     candidates: dict[tuple[int, str], list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     duration_s: float = 0.0
+    lost: list[str] = field(default_factory=list)  # trials whose worker died, not yet retried
 
     def status(self, cell: CellAgg) -> str:
         group = self.groups.get(cell.group, GroupAgg())
@@ -181,8 +182,11 @@ def aggregate(out: Path, sample_per_row: int = 12) -> Aggregate:
                                           cell.params.get(x.name, "") if x else panels[cell.plan].xs[0])
         agg.expected_total += spec.repeats
     agg.expected_total += spec.controls * len({c.group for c in agg.cells.values()})
-    for record in res.iter_results(out):
+    # A trial counts once, by its first final line: not by a `worker_died` line, which
+    # resume supersedes, nor twice if two runs ever wrote it.
+    for record in res.iter_results(out, final_only=True):
         _add(agg, record, sample_per_row)
+    agg.lost = res.lost_to_dead_workers(out)
     return agg
 
 

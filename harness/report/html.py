@@ -72,7 +72,11 @@ def header(agg: Aggregate, images: int) -> str:
             + ("" if agg.recorded >= agg.expected_total else
                f"<p class='note'>{agg.expected_total - agg.recorded} trials of the grid are not recorded here "
                "(an interrupted sweep, or one shard): run the same sweep command again to resume, or "
-               "<code>enirace merge</code> the shards.</p>"))
+               "<code>enirace merge</code> the shards.</p>")
+            + ("" if not agg.lost else
+               f"<p class='note'>{len(agg.lost)} of them lost their worker process (killed or crashed: "
+               f"{e(', '.join(agg.lost[:5]))}{' ...' if len(agg.lost) > 5 else ''}); "
+               "the same sweep command runs them again.</p>"))
 
 
 def errors_section(agg: Aggregate) -> str:

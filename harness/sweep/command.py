@@ -2,7 +2,8 @@
 
 Sweep exit codes: 0 finished; 1 a trial outside the scenario's `expect:` verdicts in
 a cell that is not flaky (fault_not_armed never counts); 2 a harness error in some
-trial (or a usage error); 130 interrupted (the finished trials stay in results.jsonl).
+trial, a trial whose worker process died (the same command retries it), or a usage
+error; 130 interrupted (the finished trials stay in results.jsonl).
 """
 
 from __future__ import annotations
@@ -55,8 +56,9 @@ def report_and_summarise(console: Console, out: Path, max_timelines: int | None 
     console.print(summary_table(agg))
     flaky = sum(1 for c in agg.cells.values() if agg.status(c) == "flaky")
     stuck = sum(1 for c in agg.cells.values() if agg.status(c) == "stuck")
-    console.print(f"{agg.recorded}/{agg.expected_total} trials recorded · {stuck} cell(s) with stuck trials · "
-                  f"{flaky} flaky cell(s) (control trials failed; not counted as findings)")
+    lost = f" · {len(agg.lost)} trial(s) whose worker died, retried on resume" if agg.lost else ""
+    console.print(f"{agg.recorded}/{agg.expected_total} trials recorded{lost} · {stuck} cell(s) with stuck "
+                  f"trials · {flaky} flaky cell(s) (control trials failed; not counted as findings)")
     console.print(f"results: {out / res.RESULTS_FILE}\nsummary: {report.csv}\nreport:  {report.html}")
     return agg, report.html
 
@@ -64,15 +66,22 @@ def report_and_summarise(console: Console, out: Path, max_timelines: int | None 
 def do_sweep(console: Console, paths: list[Path], axes: list[str], overrides: list[str], repeats: int | None,
              controls: int | None, workers: int, out: Path | None, shard_text: str | None, seed: int | None,
              jitter: str | None, capture: bool, make_report: bool) -> int:
-    from harness import cleanup
     from harness.cli import require_privileges
     from harness.sweep.define import build_spec
-    from harness.sweep.worker import capture_supported
 
     spec = build_spec(paths, axes, overrides, repeats, controls, seed, jitter)
     shard = parse_shard(shard_text)
     out = out or default_out(spec, shard)
     require_privileges()
+    with res.locked(out):  # another sweep on this directory: one line, before anything is printed or cleaned
+        return _sweep_locked(console, spec, shard, out, workers, capture, make_report)
+
+
+def _sweep_locked(console: Console, spec: SweepSpec, shard: tuple[int, int] | None, out: Path, workers: int,
+                  capture: bool, make_report: bool) -> int:
+    from harness import cleanup
+    from harness.sweep.worker import capture_supported
+
     if capture and not capture_supported():
         console.print("[yellow]note[/]: packet capture is not available in this build (run_trial has no "
                       "capture option yet); running without it")
@@ -96,12 +105,19 @@ def finish(console: Console, outcome: SweepOutcome, make_report: bool) -> int:
     if outcome.leftovers:
         console.print(f"[bold red]warning[/]: namespaces left behind: {', '.join(outcome.leftovers)}; "
                       "run `enirace cleanup`")
+    if outcome.worker_died:
+        shown = ", ".join(outcome.worker_died[:5]) + (" ..." if len(outcome.worker_died) > 5 else "")
+        console.print(f"[bold red]{len(outcome.worker_died)} trial(s) lost their worker process[/] (killed or "
+                      f"crashed: {shown}); they are recorded as worker_died, not final: run the same command "
+                      "again to retry them")
     if not make_report:
         console.print(f"results: {outcome.out / res.RESULTS_FILE}")
-        return 2 if outcome.harness_errors else 0
+        return 2 if outcome.harness_errors or outcome.worker_died else 0
     agg, _ = report_and_summarise(console, outcome.out)
     if agg.totals["harness_error"] or agg.control_totals["harness_error"]:
         console.print("[bold red]some trials ended in harness_error[/]: see `traceback` in results.jsonl")
+        return 2
+    if agg.lost:
         return 2
     bad = unexpected(agg)
     if bad:

@@ -11,7 +11,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from harness.timeline import VERDICT_STYLE
 
-ORDER = ("healthy", "recovered", "stuck", "fault_not_armed", "harness_error")
+ORDER = ("healthy", "recovered", "stuck", "fault_not_armed", "harness_error", "worker_died")
+
+
+def _style(verdict: str) -> str:
+    return VERDICT_STYLE.get(verdict) or "bold red"  # worker_died has no trial verdict style
 
 
 class SweepProgress:
@@ -44,7 +48,7 @@ class SweepProgress:
             self._progress.stop()
 
     def counts_text(self) -> str:
-        parts = [f"[{VERDICT_STYLE.get(v, '')}]{v} {self.counts[v]}[/]" for v in ORDER if self.counts[v]]
+        parts = [f"[{_style(v)}]{v} {self.counts[v]}[/]" for v in ORDER if self.counts[v]]
         if self.failed_controls:
             parts.append(f"[bold magenta]failed controls {self.failed_controls}[/]")
         return " · ".join(parts)
@@ -60,7 +64,7 @@ class SweepProgress:
         if self._progress is not None:
             self._progress.update(self._task, advance=1, counts=self.counts_text())
         else:
-            style = VERDICT_STYLE.get(verdict, "")
+            style = _style(verdict)
             tag = " (control)" if record["kind"] == "control" else ""
             self.console.print(f"[{self.finished}/{self.total}] {record['trial']}{tag} [{style}]{verdict}[/]",
                                soft_wrap=True)

@@ -5,12 +5,18 @@ reported) and results.jsonl (one line per finished trial, appended as it finishe
     DIR/results.jsonl   {"trial", "kind", "cell", "group", "repeat", "seed", "scenario",
                          "params", "verdict": {...}, "folder", "worker", "started", "duration_s"}
     DIR/trials/<id>/    each trial's folder (scenario.yaml, history.jsonl, verdict.json, ...)
+    DIR/sweep.lock      flocked by the sweep writing here, for its whole life
 
 Readers stream the file line by line and skip a torn last line (a kill -9 mid-write).
+A `worker_died` line is not final: resume runs that trial again, and readers take
+a trial's first final line.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import os
 import shutil
@@ -25,6 +31,55 @@ from harness.sweep.grid import SweepSpec
 SWEEP_FILE = "sweep.json"
 RESULTS_FILE = "results.jsonl"
 TRIALS_DIR = "trials"
+LOCK_FILE = "sweep.lock"
+WORKER_DIED = "worker_died"  # the verdict of a trial whose worker process was killed: retried on resume
+
+
+def _try_lock(out: Path) -> int:
+    """An fd holding an exclusive flock on DIR/sweep.lock; the kernel drops it when
+    the process dies, kill -9 included, so a lock never outlives its sweep."""
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise
+        try:
+            holder = (out / LOCK_FILE).read_text().strip() or "?"
+        except OSError:
+            holder = "?"
+        raise UserError(f"{out} is in use by another sweep (pid {holder}, holding {out / LOCK_FILE}); "
+                        "wait for it to finish, or pass another --out") from None
+    return fd
+
+
+_held: dict[Path, int] = {}  # directory -> how many `locked` blocks of this process hold it
+
+
+@contextlib.contextmanager
+def locked(out: Path) -> Iterator[None]:
+    """Held for a sweep's whole life: a second sweep on the same directory would
+    write every trial twice and delete the first one's trial folders. Re-entrant
+    within a process (the CLI takes it before it prints anything, the runner again)."""
+    key = out.resolve()
+    if key in _held:
+        _held[key] += 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
+    fd = _try_lock(out)
+    _held[key] = 1
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        del _held[key]
+        os.close(fd)  # the lock file stays: removing it would let two sweeps lock two different files
 
 
 def shard_label(shard: tuple[int, int] | None) -> str | None:
@@ -70,8 +125,32 @@ def check_resumable(out: Path, spec: SweepSpec, shard: tuple[int, int] | None) -
     return True
 
 
-def iter_results(out: Path) -> Iterator[dict[str, Any]]:
-    """Every recorded trial, streamed; a line that does not parse is skipped."""
+def is_final(record: dict[str, Any]) -> bool:
+    return (record.get("verdict") or {}).get("verdict") != WORKER_DIED
+
+
+def iter_results(out: Path, final_only: bool = False) -> Iterator[dict[str, Any]]:
+    """Every recorded trial, streamed; a line that does not parse is skipped.
+    `final_only`: each trial's first final line, no `worker_died` ones."""
+    seen: set[str] = set()
+    for record in _lines(out):
+        if final_only:
+            if not is_final(record) or record["trial"] in seen:
+                continue
+            seen.add(record["trial"])
+        yield record
+
+
+def lost_to_dead_workers(out: Path) -> list[str]:
+    """Trials whose worker died and that no later run has finished: resume retries them."""
+    died: set[str] = set()
+    final: set[str] = set()
+    for record in _lines(out):
+        (final if is_final(record) else died).add(record["trial"])
+    return sorted(died - final)
+
+
+def _lines(out: Path) -> Iterator[dict[str, Any]]:
     path = out / RESULTS_FILE
     if not path.exists():
         return
@@ -88,7 +167,7 @@ def iter_results(out: Path) -> Iterator[dict[str, Any]]:
 
 
 def done_ids(out: Path) -> set[str]:
-    return {r["trial"] for r in iter_results(out)}
+    return {r["trial"] for r in iter_results(out) if is_final(r)}
 
 
 class ResultsWriter:
@@ -148,7 +227,9 @@ def merge(dirs: list[Path], out: Path, command: list[str]) -> tuple[int, int, li
     seen: set[str] = set()
     with ResultsWriter(out) as writer:
         for d, _ in metas:
-            for record in iter_results(d):
+            notes += [f"{t}: its worker died; run that shard's sweep again to retry it"
+                      for t in lost_to_dead_workers(d)]
+            for record in iter_results(d, final_only=True):
                 if record["trial"] in seen:
                     notes.append(f"{record['trial']} is in more than one input; kept the first")
                     continue

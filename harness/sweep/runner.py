@@ -2,7 +2,9 @@
 streamed to results.jsonl, resumable.
 
 The parent is the only writer of results.jsonl and never holds the results: it
-keeps counters, so memory stays flat however long the sweep. On Ctrl-C or SIGTERM
+keeps counters, so memory stays flat however long the sweep. It holds DIR/sweep.lock
+for the sweep's life. A worker that dies (kill -9, OOM) has its trial recorded as
+`worker_died`, which is not final (resume runs it again), and is replaced. On Ctrl-C or SIGTERM
 it stops feeding, sends SIGTERM to every worker (each tears its trial's lab down),
 waits, SIGKILLs stragglers, then removes whatever their dead runs left and checks
 that no namespace of theirs remains.
@@ -44,6 +46,7 @@ class SweepOutcome:
     ran: int = 0
     interrupted: bool = False
     harness_errors: int = 0
+    worker_died: list[str] = field(default_factory=list)  # trials not final: resume retries them
     leftovers: list[str] = field(default_factory=list)
     worker_runs: list[str] = field(default_factory=list)
 
@@ -97,70 +100,93 @@ def _context() -> Any:
 
 
 class _Pool:
+    """The workers, each with a task queue of its own: the parent hands a trial to
+    an idle worker, so it always knows which trial a worker holds. A worker killed
+    while it waits on a shared queue would take that queue's lock with it and
+    starve every other worker; a queue of its own dies with it."""
+
     def __init__(self, workers: int, spec: SweepSpec, trial_fn: str, root: Path, capture: bool) -> None:
         self.ctx = _context()
-        self.task_q = self.ctx.Queue()
         self.result_q = self.ctx.Queue()
-        self.args = (self.task_q, self.result_q, spec.to_json(), trial_fn, str(root), capture, os.getpid(),
+        self.args = (self.result_q, spec.to_json(), trial_fn, str(root), capture, os.getpid(),
                      str(ownership.STATE_DIR), TRIALS_PER_WORKER)
-        self.procs: list[Any] = []
+        self.procs: dict[int, Any] = {}  # pid -> process
+        self.task_qs: dict[int, Any] = {}  # pid -> its task queue
         self.runs: dict[int, str] = {}  # pid -> run id
-        self.inflight: dict[int, str] = {}  # pid -> trial id
+        self.idle: list[int] = []  # ready, holding no trial
+        self.assigned: dict[int, dict[str, Any]] = {}  # pid -> the task it is running
         for _ in range(workers):
             self.spawn()
 
     def spawn(self) -> None:
         from harness.sweep.worker import main
 
-        proc = self.ctx.Process(target=main, args=self.args, name="enirace-sweep-worker")
+        task_q = self.ctx.Queue()
+        proc = self.ctx.Process(target=main, args=(task_q, *self.args), name="enirace-sweep-worker")
         proc.start()
-        self.procs.append(proc)
+        self.procs[proc.pid] = proc
+        self.task_qs[proc.pid] = task_q
+
+    def assign(self, pid: int, task: dict[str, Any]) -> None:
+        self.assigned[pid] = task
+        self.task_qs[pid].put(task)
+
+    def forget(self, pid: int) -> None:
+        self.procs.pop(pid, None)
+        if pid in self.idle:
+            self.idle.remove(pid)
+        q = self.task_qs.pop(pid, None)
+        if q is not None:
+            q.cancel_join_thread()
+            q.close()
 
     def retire(self, pid: int) -> None:
-        for proc in [p for p in self.procs if p.pid == pid]:
+        proc = self.procs.get(pid)
+        if proc is not None:
             proc.join(5)
             if proc.exitcode is None:
                 proc.kill()
                 proc.join(5)
-            self.procs.remove(proc)
+        self.forget(pid)
 
-    def dead_with_work(self) -> list[tuple[Any, str]]:
-        """Workers that died while running a trial (not stopped by us)."""
-        lost = []
-        for proc in list(self.procs):
-            if proc.exitcode is not None:
-                self.procs.remove(proc)
-                trial = self.inflight.pop(proc.pid, None)
-                if trial is not None:
-                    lost.append((proc, trial))
-        return lost
+    def exited(self) -> list[Any]:
+        """Workers that exited without being told to (killed, crashed) or are retiring."""
+        return [proc for proc in self.procs.values() if proc.exitcode is not None]
 
     def stop(self, graceful: bool) -> None:
-        if graceful:
-            for _ in self.procs:
-                self.task_q.put(None)
-        else:
-            for proc in self.procs:
-                if proc.exitcode is None and proc.pid:
-                    try:
-                        os.kill(proc.pid, signal.SIGTERM)
-                    except ProcessLookupError:
-                        pass
+        procs = list(self.procs.values())
+        for pid, proc in self.procs.items():
+            if graceful:
+                self.task_qs[pid].put(None)
+            elif proc.exitcode is None:
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
         deadline = time.monotonic() + STOP_GRACE_S
-        for proc in self.procs:
+        for proc in procs:
             proc.join(max(0.1, deadline - time.monotonic()))
-        for proc in self.procs:
+        for proc in procs:
             if proc.exitcode is None:
                 proc.kill()
                 proc.join(5)
-        for q in (self.task_q, self.result_q):
-            q.cancel_join_thread()
-            q.close()
+        for pid in [p.pid for p in procs]:
+            self.forget(pid)
+        self.result_q.cancel_join_thread()
+        self.result_q.close()
 
 
 def run_sweep(spec: SweepSpec, out: Path, workers: int, console: Console, shard: tuple[int, int] | None = None,
               capture: bool = False, trial_fn: str = REAL_TRIAL, command: list[str] | None = None,
               check_functions: bool = True) -> SweepOutcome:
+    """The sweep holds DIR/sweep.lock from before it reads anything there until it
+    returns; a second sweep on the same directory stops with a UserError."""
+    with res.locked(out):
+        return _run_locked(spec, out, workers, console, shard, capture, trial_fn, command, check_functions)
+
+
+def _run_locked(spec: SweepSpec, out: Path, workers: int, console: Console, shard: tuple[int, int] | None,
+                capture: bool, trial_fn: str, command: list[str] | None, check_functions: bool) -> SweepOutcome:
     resuming = res.check_resumable(out, spec, shard)
     done = res.done_ids(out) if resuming else set()
     remaining = sum(1 for _ in pending(spec, shard, done))
@@ -180,7 +206,7 @@ def run_sweep(spec: SweepSpec, out: Path, workers: int, console: Console, shard:
     try:
         with res.ResultsWriter(out) as writer, SweepProgress(console, remaining, len(done), label) as progress:
             pool = _Pool(workers, spec, trial_fn, root, capture)
-            _drive(pool, pending(spec, shard, done), remaining, writer, progress, outcome, workers)
+            _Driver(pool, pending(spec, shard, done), remaining, writer, progress, outcome).run()
         graceful = True
     except BaseException:
         outcome.interrupted = True
@@ -199,22 +225,98 @@ def run_sweep(spec: SweepSpec, out: Path, workers: int, console: Console, shard:
     return outcome
 
 
-def _drive(pool: _Pool, tasks: Iterator[dict[str, Any]], remaining: int, writer: res.ResultsWriter,
-           progress: SweepProgress, outcome: SweepOutcome, workers: int) -> None:
-    queued: dict[str, dict[str, Any]] = {}  # handed to the queue, not finished yet
+def _death(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exited with code {exitcode}"
 
-    def feed() -> None:
-        # A small window of queued tasks: the parent never holds the whole plan in a queue.
-        while len(queued) < workers * 2:
-            task = next(tasks, None)
+
+class _Driver:
+    """Hands trials to idle workers, records their results, replaces dead workers."""
+
+    DEATH_CHECK_S = 1.0  # also checked whenever the result queue is quiet
+
+    def __init__(self, pool: _Pool, tasks: Iterator[dict[str, Any]], remaining: int, writer: res.ResultsWriter,
+                 progress: SweepProgress, outcome: SweepOutcome) -> None:
+        self.pool, self.tasks, self.remaining = pool, tasks, remaining
+        self.writer, self.progress, self.outcome = writer, progress, outcome
+        self.exhausted = False
+
+    def run(self) -> None:
+        checked = time.monotonic()
+        while self.remaining > 0:
+            try:
+                msg = self.pool.result_q.get(timeout=0.5)
+            except queue.Empty:
+                msg = None
+            if msg is None or time.monotonic() - checked > self.DEATH_CHECK_S:
+                self.reap()
+                checked = time.monotonic()
+            if msg is not None:
+                self.handle(msg)
+            self.feed()
+
+    def feed(self) -> None:
+        while self.pool.idle and not self.exhausted:
+            task = next(self.tasks, None)
             if task is None:
+                self.exhausted = True
                 return
-            queued[task["trial"]] = task
-            pool.task_q.put(task)
+            self.pool.assign(self.pool.idle.pop(0), task)
 
-    def record(result: dict[str, Any]) -> None:
-        nonlocal remaining
-        task = queued.pop(result["trial"])
+    def handle(self, msg: dict[str, Any]) -> None:
+        pid = msg["pid"]
+        if msg["type"] == "ready":
+            self.pool.runs[pid] = msg["run"]
+            if pid in self.pool.procs:
+                self.pool.idle.append(pid)
+        elif msg["type"] == "done":
+            task = self.pool.assigned.pop(pid, None)
+            if task is None:
+                return  # its worker was already found dead and the trial recorded as worker_died
+            self.record(task, msg["result"])
+            if msg.get("last"):  # the worker retires after this trial (flat memory)
+                self.pool.retire(pid)
+                if not self.exhausted:
+                    self.pool.spawn()
+            elif pid in self.pool.procs:
+                self.pool.idle.append(pid)
+
+    def reap(self) -> None:
+        exited = self.pool.exited()
+        if exited:
+            self.drain()  # what they sent before they died is in the pipe already: a finished trial counts
+        for proc in exited:
+            if proc.pid not in self.pool.procs:
+                continue  # retired by its last `done`
+            task = self.pool.assigned.pop(proc.pid, None)
+            self.pool.forget(proc.pid)
+            run_id = self.pool.runs.get(proc.pid)
+            if task is not None:
+                self.record(task, {"verdict": {"verdict": res.WORKER_DIED, "failures": [],
+                                               "reason": f"the worker process {proc.pid} {_death(proc.exitcode)}; "
+                                                         "resume runs this trial again"},
+                                   "worker": run_id})
+                self.outcome.worker_died.append(task["trial"])
+            if run_id is not None:
+                _clean_after([run_id])  # its lab and function, now rather than at the end
+                if not self.exhausted:
+                    self.pool.spawn()
+        if not self.pool.procs:
+            raise RuntimeError("every sweep worker exited; see the messages above") from None
+
+    def drain(self) -> None:
+        while self.remaining > 0:
+            try:
+                msg = self.pool.result_q.get_nowait()
+            except queue.Empty:
+                return
+            self.handle(msg)
+
+    def record(self, task: dict[str, Any], result: dict[str, Any]) -> None:
         line = {k: task[k] for k in ("trial", "kind", "cell", "group", "repeat", "seed", "scenario", "params")}
         line.update(verdict=result["verdict"], folder=f"{res.TRIALS_DIR}/{task['trial']}",
                     worker=result.get("worker"), started=result.get("started"),
@@ -222,38 +324,11 @@ def _drive(pool: _Pool, tasks: Iterator[dict[str, Any]], remaining: int, writer:
         for key in ("teardown_problems", "traceback"):
             if result.get(key):
                 line[key] = result[key]
-        writer.write(line)
-        progress.update(line)
-        outcome.ran += 1
-        outcome.harness_errors += line["verdict"]["verdict"] == "harness_error"
-        remaining -= 1
-
-    feed()
-    while remaining > 0:
-        try:
-            msg = pool.result_q.get(timeout=0.5)
-        except queue.Empty:
-            for proc, trial in pool.dead_with_work():
-                record({"trial": trial, "worker": pool.runs.get(proc.pid),
-                        "verdict": {"verdict": "harness_error", "failures": [],
-                                    "reason": f"the worker process died (exit code {proc.exitcode})"}})
-                pool.spawn()
-            if not pool.procs:
-                raise RuntimeError("every sweep worker exited; see the messages above") from None
-            feed()
-            continue
-        if msg["type"] == "ready":
-            pool.runs[msg["pid"]] = msg["run"]
-        elif msg["type"] == "retire":
-            pool.retire(msg["pid"])
-            if remaining > 0:
-                pool.spawn()
-        elif msg["type"] == "start":
-            pool.inflight[msg["pid"]] = msg["trial"]
-        elif msg["type"] == "done":
-            pool.inflight = {p: t for p, t in pool.inflight.items() if t != msg["result"]["trial"]}
-            record(msg["result"])
-            feed()
+        self.writer.write(line)
+        self.progress.update(line)
+        self.outcome.ran += 1
+        self.outcome.harness_errors += line["verdict"]["verdict"] == "harness_error"
+        self.remaining -= 1
 
 
 def _clean_after(run_ids: list[str]) -> list[str]:

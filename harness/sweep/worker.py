@@ -1,5 +1,6 @@
 """A sweep worker: a process of its own that registers its own Run (so its labs,
-leases and cleanup are its own), takes trials from a queue and reports results.
+leases and cleanup are its own), takes trials from its own queue (the parent hands
+it one at a time) and reports results on the shared one.
 
 Signals: SIGINT is ignored (the terminal sends Ctrl-C to the whole process group;
 the parent decides), SIGTERM stops the worker: the trial in progress is torn down
@@ -78,8 +79,8 @@ def real_trial(spec: SweepSpec, task: dict[str, Any], run: Run, out_root: Path, 
 def main(task_q: Any, result_q: Any, spec_json: dict[str, Any], trial_fn: str, out_root: str,
          capture: bool, parent_pid: int, state_dir: str, max_trials: int = 0) -> None:
     """Run trials until told to stop; with `max_trials`, retire after that many (the
-    parent starts a fresh worker), so memory that trial code leaves behind in a
-    long-lived process (pyroute2 keeps ~0.2 MB per trial) cannot pile up."""
+    parent starts a fresh worker): a guard, so that memory some trial code might
+    leave behind in a long-lived process cannot pile up."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_sigterm)
     ownership.STATE_DIR = Path(state_dir)  # the parent's, even if it was changed after import
@@ -102,21 +103,21 @@ def main(task_q: Any, result_q: Any, spec_json: dict[str, Any], trial_fn: str, o
                     continue
                 if task is None:
                     return
-                _one(fn, spec, task, run, root, capture, result_q)
                 done += 1
-                if max_trials and done >= max_trials:
-                    result_q.put({"type": "retire", "pid": os.getpid()})
+                last = bool(max_trials) and done >= max_trials
+                # `last` rides on the result: the parent must not hand this worker another trial.
+                _one(fn, spec, task, run, root, capture, result_q, last)
+                if last:
                     return
     except Stop:
         return
 
 
 def _one(fn: TrialFn, spec: SweepSpec, task: dict[str, Any], run: Run, root: Path, capture: bool,
-         result_q: Any) -> None:
+         result_q: Any, last: bool) -> None:
     folder = root / task["trial"]
-    if folder.exists():  # left by an interrupted attempt: start clean
+    if folder.exists():  # left by an interrupted attempt or a killed worker: start clean
         shutil.rmtree(folder, ignore_errors=True)
-    result_q.put({"type": "start", "trial": task["trial"], "pid": os.getpid()})
     started = time.time()
     try:
         out = fn(spec, task, run, root, capture)
@@ -128,4 +129,4 @@ def _one(fn: TrialFn, spec: SweepSpec, task: dict[str, Any], run: Run, root: Pat
                "traceback": traceback.format_exc(limit=8)}
     out.update(trial=task["trial"], started=round(started, 3), duration_s=round(time.time() - started, 3),
                worker=run.run_id)
-    result_q.put({"type": "done", "result": out})
+    result_q.put({"type": "done", "pid": os.getpid(), "result": out, "last": last})

@@ -229,3 +229,100 @@ def test_workers_retire_after_a_number_of_trials(tmp_path, monkeypatch):
         per_worker[r["worker"]] = per_worker.get(r["worker"], 0) + 1
     assert max(per_worker.values()) <= 3 and len(per_worker) >= grid.count(spec) // 3
     assert not list((tmp_path / "state" / "runs").glob("*.lock"))  # every retired run released
+
+
+def _sweep_in_a_subprocess(out: Path, state: Path, trial_s: str) -> subprocess.Popen:
+    script = (
+        "import pathlib, io\n"
+        "from rich.console import Console\n"
+        "from harness import ownership\n"
+        "from harness.sweep.define import build_spec\n"
+        "from harness.sweep.runner import run_sweep\n"
+        f"ownership.STATE_DIR = pathlib.Path({str(state)!r})\n"
+        f"spec = build_spec([{str(LATE_ENI)!r}], {AXES!r}, repeats=3, use_blocks=False)\n"
+        f"run_sweep(spec, pathlib.Path({str(out)!r}), 2, Console(file=io.StringIO()), trial_fn={FAKE!r},"
+        " check_functions=False)\n")
+    env = dict(os.environ, ENIRACE_FAKE_TRIAL_S=trial_s)
+    return subprocess.Popen([sys.executable, "-c", script], env=env, cwd=REPO, stderr=subprocess.DEVNULL)
+
+
+def test_a_second_sweep_on_a_running_sweeps_directory_stops(tmp_path):
+    out = tmp_path / "s"
+    first = _sweep_in_a_subprocess(out, tmp_path / "state", "0.3")
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(list(res.iter_results(out))) < 2:
+            time.sleep(0.05)
+        before = (out / res.RESULTS_FILE).read_bytes()
+        trials_before = sorted(p.name for p in (out / res.TRIALS_DIR).iterdir())
+        with pytest.raises(UserError, match="in use by another sweep") as err:
+            sweep(make_spec(repeats=3), out)
+        assert str(first.pid) in str(err.value) and "--out" in str(err.value)
+        # Nothing of the first sweep's was touched: no line written, no trial folder removed.
+        assert (out / res.RESULTS_FILE).read_bytes()[:len(before)] == before
+        assert set(trials_before) <= {p.name for p in (out / res.TRIALS_DIR).iterdir()}
+        first.send_signal(signal.SIGKILL)  # the kernel drops its lock with it
+        first.wait(30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    done = list(res.iter_results(out))
+    outcome, printed = sweep(make_spec(repeats=3), out)  # the kill -9 left no lock behind: it resumes
+    total = grid.count(make_spec(repeats=3))
+    assert outcome.resumed == len(done) and outcome.ran == total - len(done)
+    assert len(list(res.iter_results(out))) == total == len({r["trial"] for r in res.iter_results(out)})
+
+
+def test_the_cli_refuses_a_locked_directory_in_one_line(tmp_path):
+    out = tmp_path / "s"
+    sweep(make_spec(), out)
+    before = (out / res.RESULTS_FILE).read_bytes()
+    with res.locked(out):  # what a running sweep holds
+        done = subprocess.run([sys.executable, "-m", "harness.cli", "sweep", str(LATE_ENI), "--no-report",
+                               *[a for axis in AXES for a in ("--axis", axis)], "--out", str(out)],
+                              cwd=REPO, capture_output=True, text=True, timeout=120)
+    printed = (done.stdout + done.stderr).strip()
+    assert done.returncode == 2, printed
+    assert len(printed.splitlines()) == 1 and str(out) in printed and "in use by another sweep" in printed
+    assert "Traceback" not in printed
+    assert (out / res.RESULTS_FILE).read_bytes() == before
+
+
+def dying_trial(spec, task, run, out_root, capture):
+    """The fake trial, except that the first trial of the first cell kills its own
+    worker with SIGKILL, once (a marker in the state directory remembers)."""
+    from harness.sweep.fake import fake_trial
+
+    marker = ownership.STATE_DIR / "died-once"
+    if task["trial"] == DYING and not marker.exists():
+        marker.write_text("")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return fake_trial(spec, task, run, out_root, capture)
+
+
+DYING = "c0001-naive_cached-0ms-r1"
+
+
+def test_a_trial_whose_worker_died_is_retried_on_resume(tmp_path):
+    from harness.report.aggregate import aggregate
+    from harness.sweep.command import finish
+
+    spec, out = make_spec(), tmp_path / "s"
+    console = Console(file=io.StringIO(), width=200)
+    outcome = run_sweep(spec, out, 2, console, trial_fn=f"{__name__}:dying_trial", check_functions=False)
+    assert outcome.worker_died == [DYING] and outcome.harness_errors == 0
+    assert outcome.ran == grid.count(spec)  # the sweep went on with a fresh worker
+    [died] = [r for r in lines(out) if r["trial"] == DYING]
+    assert died["verdict"]["verdict"] == res.WORKER_DIED and "SIGKILL" in died["verdict"]["reason"]
+    assert DYING not in res.done_ids(out) and res.lost_to_dead_workers(out) == [DYING]
+    assert finish(console, outcome, make_report=True) == 2
+    printed = console.file.getvalue()
+    assert "1 trial(s) lost their worker process" in printed and "retried on resume" in printed
+
+    again, _ = sweep(spec, out)
+    assert again.resumed == grid.count(spec) - 1 and again.ran == 1 and not again.worker_died
+    assert res.lost_to_dead_workers(out) == []
+    agg = aggregate(out)
+    assert agg.recorded == grid.count(spec) and not agg.lost  # the retried trial counts once
+    assert finish(Console(file=io.StringIO()), again, make_report=True) in (0, 1)
