@@ -1,7 +1,8 @@
 """The `enirace` command line.
 
 Exit codes: 0 the verdict matches the scenario's expect block (or there is none);
-1 it does not; 2 a usage error, a bad scenario or a harness error; 130 interrupted.
+1 it does not; 2 a usage error, a bad scenario or a harness error; 130 interrupted
+(the message says whether the lab was torn down, or what is left for `enirace cleanup`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -21,6 +24,7 @@ from rich.table import Table
 from harness import cleanup as cleanup_mod
 from harness import doctor as doctor_mod
 from harness import scenario as scenario_mod
+from harness import signals
 from harness.errors import PrivilegeError, UserError
 
 EXIT_OK, EXIT_MISMATCH, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -35,6 +39,49 @@ class Terminated(BaseException):
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise Terminated()
+
+
+class Interrupted(BaseException):
+    """An interrupt of a command that builds labs, with what it really left behind."""
+
+    def __init__(self, summary: str) -> None:
+        super().__init__(summary)
+        self.summary = summary
+
+
+def _left_behind(run: Any) -> list[str]:
+    """What `run` still owns: its manifest, and any namespace named after it."""
+    from harness import ownership
+    from harness.lab import netns
+
+    owned = [f"{o.kind} {o.ident}" for o in run.owned()]
+    named = [f"netns {n}" for n in netns.list_names() if ownership.run_of_netns(n) == run.run_id]
+    return owned + [n for n in named if n not in owned]
+
+
+def _interrupt_summary(run: Any, folder: Path | None) -> str:
+    left = _left_behind(run)
+    verdict = folder / "verdict.json" if folder is not None else None
+    saved = f"; the trial so far is in {folder} (verdict.json)" if verdict and verdict.exists() else ""
+    if left:
+        shown = ", ".join(left[:4]) + (f" and {len(left) - 4} more" if len(left) > 4 else "")
+        return f"teardown did not finish: left behind {shown}; `enirace cleanup` removes it{saved}"
+    history = folder / "history.jsonl" if folder is not None else None
+    if history is None or not history.exists() or '"trial_start"' not in history.read_text():
+        return "before the lab was built; nothing was left behind"
+    return f"the lab was torn down{saved}"
+
+
+@contextmanager
+def _reporting_interrupts(run: Any) -> Iterator[None]:
+    """Turn an interrupt of the block (trials of `run`) into Interrupted, which says
+    whether the lab really went and where the verdict is."""
+    try:
+        yield
+    except (KeyboardInterrupt, Terminated) as exc:
+        with signals.deferred(redeliver=False):  # one more Ctrl-C must not cut the report short
+            summary = _interrupt_summary(run, getattr(exc, "trial_folder", None))
+        raise Interrupted(summary) from None
 
 
 def require_privileges() -> None:
@@ -60,9 +107,20 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except UserError as exc:
             _fail(str(exc), exc.exit_code)
-        except (KeyboardInterrupt, Terminated):
-            err_console.print("[bold red]interrupted[/]: the lab was torn down")
+        except Interrupted as exc:
+            _ignore_interrupts()
+            err_console.print(f"[bold red]interrupted[/]: {exc.summary}", soft_wrap=True)
             sys.exit(EXIT_INTERRUPTED)
+        except (KeyboardInterrupt, Terminated):
+            _ignore_interrupts()
+            err_console.print("[bold red]interrupted[/]")
+            sys.exit(EXIT_INTERRUPTED)
+
+
+def _ignore_interrupts() -> None:
+    """Exiting on an interrupt: one more Ctrl-C must not turn the message into a traceback."""
+    for signum in signals.DEFERRED:
+        signal.signal(signum, signal.SIG_IGN)
 
 
 @click.group(cls=_Group)
@@ -84,7 +142,8 @@ def _run_one(scenario: scenario_mod.Scenario, out: Path, source: Path, capture: 
         raise UserError(f"{source}: {exc}") from None
     require_privileges()
     cleanup_mod.cleanup()  # what dead runs left behind, never a live run's objects
-    with Run.register("run") as run:
+    run = Run.register("run")
+    with _reporting_interrupts(run), run:  # the run is released before the report says what is left
         return run_trial(scenario, run, out, capture=capture)
 
 
@@ -256,7 +315,8 @@ def replay(trial_dir: Path, times: int) -> None:
     repeated = 0
     from harness.ownership import Run
 
-    with Run.register("replay") as run:
+    run = Run.register("replay")
+    with _reporting_interrupts(run), run:
         for i in range(1, times + 1):
             with console.status(f"replay {i}/{times} ..."):
                 result = replay_trial(recorded, run)

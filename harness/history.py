@@ -30,7 +30,7 @@ class History:
         self._lock = threading.RLock()
         self._file: TextIO | None = path.open("w", encoding="utf-8") if path else None
         self._log_events = 0
-        self._tail: deque[tuple[float, str, str]] = deque(maxlen=TAIL_LOG_LINES)
+        self._tail: deque[tuple[float, str, str | bytes]] = deque(maxlen=TAIL_LOG_LINES)
         self.dropped_log_lines = 0
 
     def now_ms(self) -> float:
@@ -55,16 +55,30 @@ class History:
             listener(event)
         return event
 
-    def log(self, source: str, line: str) -> None:
+    def log(self, source: str, line: str | bytes) -> None:
         """A line of function output (see HEAD_LOG_LINES)."""
         with self._lock:
             if self._log_events >= HEAD_LOG_LINES:
                 if len(self._tail) == self._tail.maxlen:
                     self.dropped_log_lines += 1
-                self._tail.append((self.now_ms(), source, line[:MAX_LINE]))
+                self._tail.append((self.now_ms(), source, as_text(line)))
                 return
             self._log_events += 1
-        self.record("log", source=source, line=line[:MAX_LINE])
+        self.record("log", source=source, line=as_text(line))
+
+    def log_room(self) -> int:
+        """How many more lines log() would record as they come (the head's room)."""
+        with self._lock:
+            return max(0, HEAD_LOG_LINES - self._log_events)
+
+    def log_tail(self, source: str, lines: list[bytes], skipped: int = 0) -> None:
+        """Output lines past the head, read together just now. They stay raw bytes
+        (only the last TAIL_LOG_LINES are ever decoded, by flush_log_tail);
+        `skipped` lines of the same read before them were never kept."""
+        t_ms = self.now_ms()
+        with self._lock:
+            self.dropped_log_lines += skipped + max(0, len(self._tail) + len(lines) - TAIL_LOG_LINES)
+            self._tail.extend((t_ms, source, line) for line in lines)
 
     def flush_log_tail(self) -> None:
         """Record the last lines held back by log(), and how many were dropped."""
@@ -74,7 +88,7 @@ class History:
         if dropped:
             self.record("log_dropped", lines=dropped)
         for t_ms, source, line in tail:
-            self.record("log", t_ms=t_ms, source=source, line=line)
+            self.record("log", t_ms=t_ms, source=source, line=as_text(line))
 
     def subscribe(self, listener: Listener, replay: bool = True) -> None:
         """Deliver every future event to `listener`; with replay, past ones first."""
@@ -94,6 +108,14 @@ class History:
             if self._file:
                 self._file.close()
                 self._file = None
+
+
+def as_text(line: str | bytes) -> str:
+    """A line of output as the history holds it: text, at most MAX_LINE characters."""
+    if isinstance(line, bytes):
+        # Decoding is bounded too: a line can be up to 64 KiB (harness/backends/process.py).
+        line = line[:4 * MAX_LINE].decode("utf-8", "replace")
+    return line[:MAX_LINE]
 
 
 def load(path: Path) -> list[Event]:

@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from harness import signals
 from harness.history import Event, History
 from harness.lab import faults
 from harness.lab.topology import Lab
@@ -118,8 +119,11 @@ class Nemesis:
                 planned_ms = event["t_ms"] + self.offsets[i]
                 t = threading.Thread(target=self._fire, args=(i, entry, planned_ms),
                                      name=f"nemesis-{i}", daemon=True)
+                # Events are often recorded by the main thread, where a Ctrl-C inside
+                # start() would leave a thread that stop() can neither join nor cancel.
+                with signals.deferred():
+                    t.start()
                 self._threads.append(t)
-                t.start()
 
     def _fire(self, index: int, entry: ScheduleEntry, planned_ms: float) -> None:
         fault = self._faults[index]

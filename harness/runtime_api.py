@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness import rie_http
+from harness import rie_http, signals
 from harness import rie_protocol as rp
 from harness.backends.handle import RuntimeHandle
 from harness.backends.process import LaunchSpec
@@ -109,12 +109,15 @@ class RuntimeAPI:
         self._init_error = b""
         self._exit_code = None
         self._exit_oom = False
-        proc = self._spawn(self.launch, self._gen)
-        self._proc = proc
-        self.history.record("init_start", generation=self._gen, phase=phase, pid=proc.pid,
-                            command=self.launch.description)
-        threading.Thread(target=self._watch, args=(proc,), daemon=True,
-                         name=f"runtime-{self._gen}-watch").start()
+        # Uninterruptible until the runtime and its watcher are both known: a Ctrl-C
+        # in between would leave a process (and its cgroup) that stop() never sees.
+        with signals.deferred():
+            proc = self._spawn(self.launch, self._gen)
+            self._proc = proc
+            self.history.record("init_start", generation=self._gen, phase=phase, pid=proc.pid,
+                                command=self.launch.description)
+            threading.Thread(target=self._watch, args=(proc,), daemon=True,
+                             name=f"runtime-{self._gen}-watch").start()
 
     def _watch(self, proc: RuntimeHandle) -> None:
         code = proc.wait()

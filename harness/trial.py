@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import backends, functions
+from harness import backends, functions, signals
+from harness.backends.process import LaunchSpec
 from harness.capture import SandboxCapture
 from harness.errors import UserError
+from harness.function_log import FunctionLog
 from harness.history import History
 from harness.lab import addressing, faults
 from harness.lab.topology import Lab
@@ -27,6 +29,9 @@ from harness.ownership import Run
 from harness.runtime_api import RuntimeAPI
 from harness.scenario import Scenario, dump
 from harness.verdict import Verdict, judge
+
+# How long teardown waits for a dead runtime's pump to read the rest of its output.
+DRAIN_S = 0.5
 
 
 @dataclass
@@ -47,39 +52,6 @@ class TrialResult:
 
 def _payload_bytes(payload: Any) -> bytes:
     return payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
-
-
-class _FunctionLog:
-    """function.log in the trial folder (capped at MAX_LOG_BYTES), plus the
-    history's bounded head and tail of the output."""
-
-    MAX_LOG_BYTES = 32 * 1024 * 1024
-
-    def __init__(self, path: Path, history: History) -> None:
-        self._fh = path.open("a", encoding="utf-8")
-        self.history = history
-        self._written = 0
-        self._lock = threading.Lock()
-
-    def _write(self, text: str) -> None:
-        with self._lock:
-            if self._written > self.MAX_LOG_BYTES:
-                return
-            self._written += len(text)
-            if self._written > self.MAX_LOG_BYTES:
-                text = f"[enirace] function.log truncated at {self.MAX_LOG_BYTES} bytes\n"
-            self._fh.write(text)
-            self._fh.flush()
-
-    def output(self, generation: int, line: str) -> None:
-        self._write(f"[runtime-{generation}] {line}\n")
-        self.history.log(f"runtime-{generation}", line)
-
-    def emulator(self, line: str) -> None:
-        self._write(f"[rie] {line}\n")
-
-    def close(self) -> None:
-        self._fh.close()
 
 
 def _set_initial_state(lab: Lab, scenario: Scenario, history: History) -> None:
@@ -109,11 +81,73 @@ def _workload(api: RuntimeAPI, scenario: Scenario, history: History) -> None:
         api.invoke(payload)
 
 
+@dataclass
+class _Parts:
+    """What a trial has built so far, for teardown to take apart in order."""
+
+    folder: Path
+    history: History
+    flog: FunctionLog
+    lease: addressing.Lease | None = None
+    lab: Lab | None = None
+    api: RuntimeAPI | None = None
+    nemesis: Nemesis | None = None
+    sniffer: SandboxCapture | None = None
+
+    def _stop_nemesis(self) -> None:
+        if self.nemesis is not None:
+            for entry in self.nemesis.stop():
+                self.history.record("fault_skipped", fault=entry.do, trigger=str(entry.at),
+                                    why="its trigger event did not occur during the trial")
+
+    def _stop_sniffer(self) -> None:
+        if self.sniffer is not None:
+            try:
+                self.sniffer.stop()
+            except Exception as exc:  # evidence is a bonus; never lose the verdict over it
+                self.history.record("capture", error=f"{type(exc).__name__}: {exc}")
+
+    def quiesce(self) -> list[str]:
+        """Stop everything that still adds to the history; each step whatever the
+        one before did. Returns what failed."""
+        problems = []
+        for step in (self._stop_nemesis, self.api.stop if self.api else None, self._stop_sniffer):
+            try:
+                if step is not None:
+                    step()
+            except Exception as exc:
+                problems.append(f"stop: {type(exc).__name__}: {exc}")
+        self.flog.drain(DRAIN_S)  # the last lines of a runtime killed on timeout
+        self.history.flush_log_tail()
+        return problems
+
+    def teardown(self) -> tuple[Verdict, list[str]]:
+        """Verdict first (so a teardown failure cannot hide it), then the lab."""
+        problems = self.quiesce()
+        verdict = judge(self.history.events)
+        (self.folder / "verdict.json").write_text(json.dumps(verdict.to_dict(), indent=2))
+        if self.lab is not None:
+            problems += self.lab.down()
+        if self.lease is not None:
+            self.lease.release()
+        self.flog.drain(DRAIN_S)
+        self.flog.close()
+        self.history.close()
+        if problems:
+            (self.folder / "teardown.txt").write_text("\n".join(problems) + "\n")
+        return verdict, problems
+
+
 def run_trial(scenario: Scenario, run: Run, out_root: Path, trial_id: str | None = None,
               capture: bool = False) -> TrialResult:
     """One trial. `capture`: sniff in the sandbox, write capture.pcap and packet
     evidence (on for `enirace run`, off for sweeps: it costs a thread and a pass
-    of scapy per trial)."""
+    of scapy per trial).
+
+    An interrupt (KeyboardInterrupt, or whatever a SIGTERM handler raises) is
+    re-raised once the lab is down and verdict.json written, with the trial
+    folder as its `trial_folder` attribute. Signals arriving during teardown wait
+    for it to finish (harness/signals.py)."""
     if scenario.seed is None:
         # A seed for the random offsets; recorded (trial_start, scenario.yaml)
         # so the trial can be replayed with the same draws.
@@ -128,54 +162,54 @@ def run_trial(scenario: Scenario, run: Run, out_root: Path, trial_id: str | None
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "scenario.yaml").write_text(dump(scenario))
     history = History(folder / "history.jsonl")
-    flog = _FunctionLog(folder / "function.log", history)
-    lease = addressing.acquire(scenario.lab.pool, run)
-    lab = backends.make_lab(scenario, run, lease.subnet, history.record)
-    api: RuntimeAPI | None = None
-    nemesis: Nemesis | None = None
-    sniffer: SandboxCapture | None = None
+    parts = _Parts(folder, history, FunctionLog(folder / "function.log", history))
     interrupted: BaseException | None = None
     try:
-        history.record("trial_start", trial=trial_id, run=run.run_id, subnet=str(lease.subnet.network),
-                       pid=os.getpid(), seed=scenario.seed)
-        lab.up()
-        if capture:
-            sniffer = SandboxCapture(lab.sandbox, history, folder / "capture.pcap")
-            sniffer.start()
-        _set_initial_state(lab, scenario, history)
-        nemesis = Nemesis(lab, history, scenario.schedule, seed=scenario.seed or 0)
-        nemesis.start()
-        history.record("sandbox_ready", sandbox=lab.sandbox, vpc=lab.vpc)
-        api = backends.make_runtime_api(scenario, lab, history, launch, flog.output, flog.emulator)
-        api.start()
-        _workload(api, scenario, history)
-    except UserError:
+        try:
+            _run(parts, scenario, run, trial_id, launch, capture)
+        except UserError:
+            raise
+        except BaseException as exc:  # KeyboardInterrupt and SIGTERM included
+            history.record("harness_error", error=f"{type(exc).__name__}: {exc}")
+            if not isinstance(exc, Exception):
+                interrupted = exc
+        finally:
+            with signals.deferred():
+                verdict, problems = parts.teardown()
+    except BaseException as exc:  # a signal held back during teardown, delivered now
+        exc.trial_folder = folder  # type: ignore[attr-defined]
         raise
-    except BaseException as exc:  # KeyboardInterrupt and SIGTERM included
-        history.record("harness_error", error=f"{type(exc).__name__}: {exc}")
-        if not isinstance(exc, Exception):
-            interrupted = exc
-    finally:
-        if nemesis is not None:
-            for entry in nemesis.stop():
-                history.record("fault_skipped", fault=entry.do, trigger=str(entry.at),
-                               why="its trigger event did not occur during the trial")
-        if api is not None:
-            api.stop()
-        if sniffer is not None:
-            try:
-                sniffer.stop()
-            except Exception as exc:  # evidence is a bonus; never lose the verdict over it
-                history.record("capture", error=f"{type(exc).__name__}: {exc}")
-        history.flush_log_tail()
-        verdict = judge(history.events)
-        (folder / "verdict.json").write_text(json.dumps(verdict.to_dict(), indent=2))
-        problems = lab.down()
-        lease.release()
-        flog.close()
-        history.close()
-        if problems:
-            (folder / "teardown.txt").write_text("\n".join(problems) + "\n")
     if interrupted is not None:
+        interrupted.trial_folder = folder  # type: ignore[attr-defined]
         raise interrupted
     return TrialResult(trial_id, scenario, verdict, list(history.events), folder, problems)
+
+
+def _run(parts: _Parts, scenario: Scenario, run: Run, trial_id: str, launch: LaunchSpec,
+         capture: bool) -> None:
+    # Building is uninterruptible (tens of ms): a Ctrl-C halfway through a
+    # namespace's creation, a thread's start or a namespace switch leaves state
+    # that teardown cannot see. It is delivered once the trial is built.
+    with signals.deferred():
+        _build(parts, scenario, run, trial_id, launch, capture)
+    assert parts.api is not None
+    _workload(parts.api, scenario, parts.history)
+
+
+def _build(parts: _Parts, scenario: Scenario, run: Run, trial_id: str, launch: LaunchSpec,
+           capture: bool) -> None:
+    history = parts.history
+    parts.lease = lease = addressing.acquire(scenario.lab.pool, run)
+    parts.lab = lab = backends.make_lab(scenario, run, lease.subnet, history.record)
+    history.record("trial_start", trial=trial_id, run=run.run_id, subnet=str(lease.subnet.network),
+                   pid=os.getpid(), seed=scenario.seed)
+    lab.up()
+    if capture:
+        parts.sniffer = SandboxCapture(lab.sandbox, history, parts.folder / "capture.pcap")
+        parts.sniffer.start()
+    _set_initial_state(lab, scenario, history)
+    parts.nemesis = Nemesis(lab, history, scenario.schedule, seed=scenario.seed or 0)
+    parts.nemesis.start()
+    history.record("sandbox_ready", sandbox=lab.sandbox, vpc=lab.vpc)
+    parts.api = backends.make_runtime_api(scenario, lab, history, launch, parts.flog, parts.flog.emulator)
+    parts.api.start()

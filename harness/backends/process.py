@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,11 @@ from harness.ownership import Run
 
 OutputSink = Callable[[int, str], None]
 MAX_LINE_BYTES = 64 * 1024
+# The pump's reads: a pipe's default capacity, so one read takes all that is there
+# and holds the GIL for tens of microseconds at most.
+READ_BYTES = 64 * 1024
+# How long the pump waits after a read that did not fill READ_BYTES.
+TRICKLE_S = 0.001
 
 
 @dataclass(frozen=True)
@@ -154,9 +160,47 @@ class ProcessBackend:
         return proc
 
     def _pump(self, proc: RuntimeProcess) -> None:
+        """Read the runtime's output in whole chunks and hand them as they are to a
+        sink with chunk() (the trial's FunctionLog), else split into lines. With
+        chunk() no Python work here is per line, so a function flooding its stdout
+        cannot hold the GIL against the emulator's timers and the nemesis's firings."""
         stream = proc.popen.stdout
         assert stream is not None
-        # readline(limit) so a function printing one endless line cannot exhaust memory.
-        while raw := stream.readline(MAX_LINE_BYTES):
-            self.output(proc.generation, raw.decode("utf-8", "replace").rstrip("\r\n"))
-        stream.close()
+        sink = getattr(self.output, "chunk", None) or _LineSink(self.output)
+        try:
+            while data := os.read(stream.fileno(), READ_BYTES):
+                sink(proc.generation, data)
+                if len(data) < READ_BYTES:
+                    # A trickle: let it gather, so line-by-line writes cost a bounded
+                    # number of reads a second; a flood fills the pipe and never waits.
+                    time.sleep(TRICKLE_S)
+        except OSError:
+            pass  # the pipe went away under us: nothing more to read
+        finally:
+            sink(proc.generation, b"")
+            stream.close()
+
+
+def split_complete(carry: bytes, data: bytes) -> tuple[bytes, bytes]:
+    """(the whole lines of carry + data, the unfinished rest). A rest of
+    MAX_LINE_BYTES or more counts as a line, so one endless line cannot grow memory."""
+    if carry:
+        data = carry + data
+    cut = data.rfind(b"\n") + 1
+    if len(data) - cut >= MAX_LINE_BYTES:
+        return data + b"\n", b""
+    return data[:cut], data[cut:]
+
+
+class _LineSink:
+    """Adapts a per-line OutputSink to the pump's chunks."""
+
+    def __init__(self, output: OutputSink) -> None:
+        self.output = output
+        self._carry = b""
+
+    def __call__(self, generation: int, data: bytes) -> None:
+        complete, self._carry = split_complete(self._carry, data) if data else (
+            self._carry + b"\n" if self._carry else b"", b"")
+        for raw in complete[:-1].split(b"\n") if complete else ():
+            self.output(generation, raw.rstrip(b"\r").decode("utf-8", "replace"))

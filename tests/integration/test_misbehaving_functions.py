@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness import scenario as sc
+from harness.function_log import FunctionLog
 from harness.history import HEAD_LOG_LINES, TAIL_LOG_LINES
 from harness.lab import netns
 from harness.trial import run_trial
@@ -30,13 +31,13 @@ LOOP = """
 """
 
 
-def trial_with(run, tmp_path: Path, body: str, **workload):
+def trial_with(run, tmp_path: Path, body: str, timeout: str = "1s", **workload):
     code = tmp_path / "fn"
     code.mkdir(exist_ok=True)
     (code / "bootstrap.py").write_text(textwrap.dedent(LOOP) + textwrap.dedent(body))
     doc = {"name": "misbehaving",
            "function": {"runtime": "command", "command": [sys.executable, "bootstrap.py"], "code": str(code),
-                        "handler": "bootstrap", "timeout": "1s"},
+                        "handler": "bootstrap", "timeout": timeout},
            "lab": {"eni": "present"},
            "workload": {"invocations": 2, "interval": "50ms", "init_timeout": "1s", **workload}}
     result = run_trial(sc.validate(doc, "test"), run, tmp_path / "out")
@@ -117,3 +118,33 @@ def test_floods_stdout(run, tmp_path):
     assert max(len(e["line"]) for e in logs) <= 2000
     history_lines = (result.folder / "history.jsonl").read_text().splitlines()
     assert all(json.loads(line) for line in history_lines)
+
+
+# A pump thread that fails (writing to function.log after it was closed, say) must fail the test.
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_flood_past_the_log_cap_keeps_the_verdict_and_every_line_counted(run, tmp_path, monkeypatch):
+    monkeypatch.setattr(FunctionLog, "MAX_LOG_BYTES", 1024 * 1024)
+    lines = 600_000  # 8.4 MB of 14-byte lines, eight times the cap
+    body = f"""
+        def flood(event):
+            block = b"".join(b"noise %07d\\n" % i for i in range(1000))
+            for _ in range({lines // 1000}):
+                os.write(1, block)
+            return b'"flooded"'
+        serve(flood)
+    """
+    # A generous function timeout: this test is about what is kept, not how fast.
+    result = trial_with(run, tmp_path, body, timeout="60s", invocations=1)
+    assert result.verdict.verdict == "healthy"
+    assert json.loads((result.folder / "verdict.json").read_text())["verdict"] == "healthy"
+    log = (result.folder / "function.log").read_bytes()
+    note = b"[enirace] function.log truncated at 1048576 bytes\n"
+    assert log.endswith(note) and len(log) <= FunctionLog.MAX_LOG_BYTES + len(note)
+    logs = [e for e in result.events if e["kind"] == "log"]
+    dropped = sum(e["lines"] for e in result.events if e["kind"] == "log_dropped")
+    assert len(logs) == HEAD_LOG_LINES + TAIL_LOG_LINES
+    # Every line was read and none invented. What follows the flood in the tail is the
+    # runtime's own last words (its /next connection closing as the trial ends).
+    noise = [e["line"] for e in logs if e["line"].startswith("noise ")]
+    assert len(noise) + dropped == lines
+    assert noise[:2] == ["noise 0000000", "noise 0000001"] and noise[-1] == "noise 0000999"

@@ -28,3 +28,22 @@ def test_unknown_handler_is_named(tmp_path):
     assert result.exit_code == 2
     assert "function.handler: no module 'nosuch'" in result.output
     assert "naive_cached" in result.output  # the fix: the names that do exist
+
+
+def test_an_interrupt_message_says_what_is_left(tmp_path, monkeypatch):
+    from harness import cli, ownership
+
+    monkeypatch.setattr(ownership, "STATE_DIR", tmp_path / "state")
+    folder = tmp_path / "trial"
+    folder.mkdir()
+    (folder / "history.jsonl").write_text('{"t_ms": 1.0, "kind": "trial_start"}\n')
+    (folder / "verdict.json").write_text("{}")
+    with ownership.Run.register("t") as run:
+        assert cli._interrupt_summary(run, folder) == \
+            f"the lab was torn down; the trial so far is in {folder} (verdict.json)"
+        assert cli._interrupt_summary(run, None) == "before the lab was built; nothing was left behind"
+        run.record("netns", run.netns_name(1, "sbx"))  # as if its removal had failed
+        said = cli._interrupt_summary(run, folder)
+    assert said.startswith(f"teardown did not finish: left behind netns enr-{run.run_id}-1-sbx; "
+                           "`enirace cleanup` removes it")
+    assert "torn down" not in said
