@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import re
 from ipaddress import IPv4Network
 from pathlib import Path
@@ -11,104 +10,30 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from harness import limits
 from harness.errors import ScenarioError
 from harness.lab import fault_params
-
-MAX_DURATION_MS = 3_600_000.0  # an hour: anything longer is a typo, not a trial
-_UNITS_MS = {"us": 0.001, "µs": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
-_DURATION_RE = re.compile(r"^\s*(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>us|µs|ms|s|m)\s*$")
-
-LIFECYCLE_EVENTS = (
-    "trial_start", "sandbox_ready", "init_start", "runtime_ready", "invoke_start",
-    "invoke_end", "init_error", "runtime_exit", "timeout", "reset",
+from harness.limits import brief
+from harness.triggers import (  # noqa: F401  (re-exported: callers use scenario.Trigger etc.)
+    LIFECYCLE_EVENTS,
+    MAX_DURATION_MS,
+    DurationMs,
+    Trigger,
+    format_ms,
+    parse_duration_ms,
+    parse_trigger,
 )
+
 FAULTS = fault_params.FAULT_NAMES
 VERDICTS = ("healthy", "recovered", "stuck", "fault_not_armed", "harness_error")
-
-
-def parse_duration_ms(value: Any) -> float:
-    """'500ms', '2s', '1.5 s', '250us', '1m' -> milliseconds."""
-    if isinstance(value, bool) or not isinstance(value, str):
-        raise ValueError(f"{value!r} has no unit; write e.g. '500ms' or '2s'")
-    m = _DURATION_RE.match(value)
-    if not m:
-        raise ValueError(f"{value!r} is not a duration; write e.g. '500ms', '2s' or '250us'")
-    ms = float(m.group("num")) * _UNITS_MS[m.group("unit")]
-    if ms > MAX_DURATION_MS:
-        raise ValueError(f"{value!r} is longer than an hour")
-    return ms
-
-
-def format_ms(ms: float) -> str:
-    if ms >= 1000 and ms % 1000 == 0:
-        return f"{ms / 1000:g}s"
-    return f"{ms:g}ms"
-
-
-DurationMs = Annotated[float, BeforeValidator(parse_duration_ms)]
-
-
-class Trigger(BaseModel):
-    """`<event>[#n] + <offset>`: the n-th occurrence of a lifecycle event, plus an
-    offset, or a random offset within `<lo>..<hi>` drawn from the trial's seed."""
-
-    model_config = ConfigDict(frozen=True)
-    event: str
-    occurrence: int = 1
-    offset_ms: float = 0.0
-    offset_max_ms: float | None = None  # set: the offset is drawn from [offset_ms, offset_max_ms]
-
-    def __str__(self) -> str:
-        occ = f"#{self.occurrence}" if self.occurrence != 1 else ""
-        offset = format_ms(self.offset_ms)
-        if self.offset_max_ms is not None:
-            offset += f"..{format_ms(self.offset_max_ms)}"
-        return f"{self.event}{occ} + {offset}"
-
-    @property
-    def is_random(self) -> bool:
-        return self.offset_max_ms is not None
-
-    def draw_offset_ms(self, seed: int, index: int) -> float:
-        """The offset for schedule entry `index` of a trial with `seed`: the same
-        seed and entry always give the same offset, independent of other entries."""
-        if self.offset_max_ms is None:
-            return self.offset_ms
-        rng = random.Random(f"enirace-offset/{seed}/{index}")
-        return round(rng.uniform(self.offset_ms, self.offset_max_ms), 3)
-
-
-_TRIGGER_RE = re.compile(
-    r"^\s*(?P<event>[a-z_]+)(?:#(?P<n>\d+))?\s*(?:(?P<sign>[+-])\s*(?P<offset>.+?))?\s*$")
-
-
-def parse_trigger(value: Any) -> Trigger:
-    if isinstance(value, Trigger):
-        return value
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a trigger; write e.g. 'init_start + 500ms'")
-    m = _TRIGGER_RE.match(value)
-    if not m:
-        raise ValueError(f"{value!r} is not a trigger; write e.g. 'init_start + 500ms'")
-    event = m.group("event")
-    if event not in LIFECYCLE_EVENTS:
-        raise ValueError(f"unknown event {event!r}; use one of {', '.join(LIFECYCLE_EVENTS)}")
-    n = int(m.group("n") or 1)
-    if n < 1:
-        raise ValueError(f"occurrence #{n} must be 1 or more")
-    if m.group("sign") == "-":
-        raise ValueError(f"{value!r}: negative offset; a fault fires at or after its event, "
-                         "e.g. 'init_start + 0ms'")
-    text = m.group("offset")
-    if not text:
-        return Trigger(event=event, occurrence=n)
-    if ".." in text:
-        lo_text, hi_text = (part.strip() for part in text.split("..", 1))
-        lo, hi = parse_duration_ms(lo_text), parse_duration_ms(hi_text)
-        if hi < lo:
-            raise ValueError(f"{value!r}: the range {lo_text}..{hi_text} ends before it starts")
-        return Trigger(event=event, occurrence=n, offset_ms=lo, offset_max_ms=hi)
-    return Trigger(event=event, occurrence=n, offset_ms=parse_duration_ms(text))
+# Names become folder names (the trial folder under --out): a slug, never a path.
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+NAME_RULE = "letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64"
+# Lab pools: private or benchmarking (RFC 1918, RFC 2544) ranges only.
+ALLOWED_POOLS = tuple(IPv4Network(n) for n in ("198.18.0.0/15", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+_SPECIAL_POOLS = tuple((IPv4Network(n), why) for n, why in (
+    ("0.0.0.0/8", "unspecified ('this network')"), ("127.0.0.0/8", "loopback"), ("169.254.0.0/16", "link-local"),
+    ("224.0.0.0/4", "multicast"), ("240.0.0.0/4", "reserved")))
 
 
 class _Strict(BaseModel):
@@ -131,15 +56,32 @@ class FunctionConfig(_Strict):
     @field_validator("handler")
     @classmethod
     def _handler(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z_][\w.:]*", v):
-            raise ValueError(f"{v!r} is not a handler name (module.function or a sample name)")
+        # Part of the trial folder's name, so bounded well below a file name's 255 bytes.
+        if len(v.encode()) > 128 or not re.fullmatch(r"[A-Za-z_][\w.:]*", v):
+            raise ValueError(f"{brief(v)} is not a handler name (module.function or a sample name, "
+                             "at most 128 bytes)")
+        return v
+
+    @field_validator("name")
+    @classmethod
+    def _function_name(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", v):
+            raise ValueError(f"{brief(v)}: a Lambda function name is 1 to 64 letters, digits, '-' or '_'")
+        return v
+
+    @field_validator("env", "command")
+    @classmethod
+    def _no_nul(cls, v: Any) -> Any:
+        texts = [] if v is None else list(v.items()) if isinstance(v, dict) else [v]
+        if any("\0" in t for pair in texts for t in pair):
+            raise ValueError("contains a NUL character, which no process argument or environment can hold")
         return v
 
     @field_validator("user")
     @classmethod
     def _user(cls, v: str) -> str:
         if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", v):
-            raise ValueError(f"{v!r} is not a user name; use sbx_user1051 (the default) or root")
+            raise ValueError(f"{brief(v)} is not a user name; use sbx_user1051 (the default) or root")
         return v
 
     @field_validator("timeout")
@@ -166,6 +108,17 @@ class LabConfig(_Strict):
         except Exception as exc:
             raise ValueError(str(exc).split(": ", 1)[-1]) from None
 
+    @field_validator("pool")
+    @classmethod
+    def _private_pool(cls, v: IPv4Network) -> IPv4Network:
+        allowed = "198.18.0.0/15 (benchmarking), 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16"
+        for special, why in _SPECIAL_POOLS:
+            if v.overlaps(special):
+                raise ValueError(f"{v} overlaps {special} ({why}); use a range inside {allowed}")
+        if not any(v.subnet_of(net) for net in ALLOWED_POOLS):
+            raise ValueError(f"{v} is not a private range; use a range inside {allowed}")
+        return v
+
 
 class ScheduleEntry(_Strict):
     at: Annotated[Trigger, BeforeValidator(parse_trigger)]
@@ -177,7 +130,7 @@ class ScheduleEntry(_Strict):
     @classmethod
     def _known_fault(cls, v: str) -> str:
         if v not in FAULTS:
-            raise ValueError(f"unknown fault {v!r}; use one of {', '.join(FAULTS)}")
+            raise ValueError(f"unknown fault {brief(v)}; use one of {', '.join(FAULTS)}")
         return v
 
     @model_validator(mode="after")
@@ -188,7 +141,7 @@ class ScheduleEntry(_Strict):
             errors = exc.errors()
             # A misspelt parameter also makes its real name "missing": name the typo.
             err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-            where = ".".join(str(p) for p in err["loc"])
+            where = ".".join(brief(p, 30) if isinstance(p, str) else str(p) for p in err["loc"]).replace("'", "")
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 known = ", ".join(fault_params.PARAMS[self.do].model_fields) or "none"
@@ -196,6 +149,8 @@ class ScheduleEntry(_Strict):
             elif where:
                 msg = f"{where}: {msg}"
             raise ValueError(f"with: {msg}") from None
+        if self.for_ is not None and self.for_ <= 0:
+            raise ValueError("for: must be longer than 0ms (drop for: to leave the fault in place)")
         if self.for_ is not None and self.do in fault_params.SELF_ENDING:
             raise ValueError(f"for: {self.do} ends by itself (period x count); drop the for:")
         return self
@@ -207,6 +162,22 @@ class Workload(_Strict):
     init: Literal["eager", "lazy"] = "eager"
     init_timeout: DurationMs = 10_000.0
     payload: Any = Field(default_factory=dict)
+
+    @field_validator("init_timeout")
+    @classmethod
+    def _positive(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("must be longer than 0ms (Lambda's is 10s)")
+        return v
+
+    @field_validator("payload")
+    @classmethod
+    def _bounded_payload(cls, v: Any) -> Any:
+        size = limits.payload_size(v)  # never serialized whole: it may be an alias bomb
+        if size > limits.MAX_PAYLOAD_BYTES:
+            raise ValueError(f"more than {limits.MAX_PAYLOAD_BYTES} bytes as JSON (Lambda's synchronous "
+                             "invoke limit, 6 MiB)")
+        return v
 
 
 class Expect(_Strict):
@@ -226,6 +197,14 @@ class SweepConfig(_Strict):
     controls: int | None = Field(default=None, ge=0, le=1000)
     seed: int | None = None
     jitter: DurationMs | None = None
+
+    @field_validator("axes")
+    @classmethod
+    def _bounded_axes(cls, v: dict[str, Any]) -> dict[str, Any]:
+        # Sweep code turns axis values into text; a dict scenario could hold a bomb.
+        if limits.payload_size(v, limit=limits.MAX_FILE_BYTES) > limits.MAX_FILE_BYTES:
+            raise ValueError(f"more than {limits.MAX_FILE_BYTES} bytes of values")
+        return v
 
 
 class DockerConfig(_Strict):
@@ -256,6 +235,13 @@ class Scenario(_Strict):
     # `enirace sweep` reads it; a trial ignores it (sweep trials' scenario.yaml has none).
     sweep: SweepConfig | None = None
 
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, v: str) -> str:
+        if not NAME_RE.fullmatch(v):
+            raise ValueError(f"{brief(v)} is not a name: use {NAME_RULE}")
+        return v
+
 
 # -- loading -----------------------------------------------------------------------
 
@@ -278,30 +264,35 @@ def _split_key(key: str) -> list[str | int]:
 
 def apply_override(doc: dict[str, Any], assignment: str) -> None:
     """`function.handler=naive_cached`, `schedule[0].at=init_start + 1s` (YAML values)."""
+    shown = f"--set {brief(assignment)}"
     if "=" not in assignment:
-        raise ScenarioError(f"--set {assignment!r}: expected key=value, e.g. function.handler=resilient")
+        raise ScenarioError(f"{shown}: expected key=value, e.g. function.handler=resilient")
     key, raw = assignment.split("=", 1)
     try:
         parts = _split_key(key.strip())
     except ValueError:
-        raise ScenarioError(f"--set {assignment!r}: {key!r} is not a key path like a.b[0].c") from None
+        raise ScenarioError(f"{shown}: {brief(key)} is not a key path like a.b[0].c") from None
+    if len(raw) > limits.MAX_FILE_BYTES:
+        raise ScenarioError(f"{shown}: the value is longer than {limits.MAX_FILE_BYTES} bytes")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
+        value = limits.load_yaml(raw) if raw.strip() else ""
+    except limits.LimitError as exc:
+        raise ScenarioError(f"{shown}: {exc.problem}") from None
+    except (yaml.YAMLError, ValueError):
+        value = raw  # not YAML: the text itself, e.g. --set 'name=a: b'
     node: Any = doc
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
         if isinstance(part, int):
             if not isinstance(node, list) or part >= len(node):
-                raise ScenarioError(f"--set {assignment!r}: {key} has no item [{part}]")
+                raise ScenarioError(f"{shown}: {brief(key)} has no item [{part}]")
             if last:
                 node[part] = value
             else:
                 node = node[part]
         else:
             if not isinstance(node, dict):
-                raise ScenarioError(f"--set {assignment!r}: {key} does not name a mapping")
+                raise ScenarioError(f"{shown}: {brief(key)} does not name a mapping")
             if last:
                 node[part] = value
             else:
@@ -316,7 +307,7 @@ def _loc(loc: tuple[Any, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            name = "with" if part == "with_" else str(part)
+            name = "with" if part == "with_" else brief(str(part), 30).strip("'")
             out += f".{name}" if out else name
     return out or "(top level)"
 
@@ -328,7 +319,7 @@ def _first_error(exc: ValidationError) -> str:
     if err["type"] == "extra_forbidden":
         msg = "unknown field (check the spelling; see the scenario reference in README.md)"
     elif err["type"] == "literal_error":
-        msg = f"{err.get('input')!r} is not allowed: {msg}"
+        msg = f"{brief(err.get('input'))} is not allowed: {msg}"
     return f"{_loc(loc)}: {msg}"
 
 
@@ -341,24 +332,41 @@ def validate(doc: Any, source: str) -> Scenario:
         raise ScenarioError(f"{source}: {_first_error(exc)}") from None
 
 
-def load_document(path: Path) -> dict[str, Any]:
+def _read_bounded(path: Path) -> str:
+    """The file's text; its size is checked before reading, and the read itself is
+    bounded too, for files whose size stat does not tell (/dev/zero, /proc)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.stat().st_size > limits.MAX_FILE_BYTES:
+            raise ScenarioError(f"{path}: larger than {limits.MAX_FILE_BYTES} bytes; a scenario is a few KiB")
+        with path.open("rb") as f:
+            data = f.read(limits.MAX_FILE_BYTES + 1)
+        if len(data) > limits.MAX_FILE_BYTES:
+            raise ScenarioError(f"{path}: larger than {limits.MAX_FILE_BYTES} bytes; a scenario is a few KiB")
+        return data.decode("utf-8")
     except FileNotFoundError:
         raise ScenarioError(f"{path}: no such scenario file (see scenarios/ for examples)") from None
     except (IsADirectoryError, UnicodeDecodeError, PermissionError) as exc:
         raise ScenarioError(f"{path}: cannot read it as a scenario ({exc.__class__.__name__})") from None
+
+
+def load_document(path: Path) -> dict[str, Any]:
+    text = _read_bounded(path)
     try:
-        doc = yaml.safe_load(text)
+        doc = limits.load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ScenarioError(f"{path}: invalid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        what = "line" if isinstance(exc, limits.LimitError) else "invalid YAML at line"
+        where = f"{what} {mark.line + 1}" if mark else "invalid YAML"
+        raise ScenarioError(f"{path}: {where}: {getattr(exc, 'problem', exc)}") from None
+    except ValueError as exc:  # from int() of a huge number, or a date like 2024-13-45
+        what = "a number longer than 4300 digits" if "digits" in str(exc) else brief(str(exc), 80).strip("'")
+        raise ScenarioError(f"{path}: invalid YAML: {what}; quote the value if it is text") from None
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
         raise ScenarioError(f"{path}: (top level): expected a mapping of fields, got {type(doc).__name__}")
-    doc.setdefault("name", path.stem)
+    # The file's name, made a slug: "my scenario.yaml" is a fine file name.
+    doc.setdefault("name", re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).lstrip(".-_")[:64] or "scenario")
     return doc
 
 

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from harness.limits import brief
+
 
 def _duration_ms(value: Any) -> float:
     from harness.scenario import parse_duration_ms
@@ -25,9 +27,10 @@ def _percent(value: Any) -> float:
         raise ValueError(f"{value!r} is not a percentage")
     if isinstance(value, int | float):
         return float(value)
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%?\s*", str(value))
+    # Only a short string is matched: str() of an arbitrary value could be huge.
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%?\s*", value) if isinstance(value, str) and len(value) < 64 else None
     if not m:
-        raise ValueError(f"{value!r} is not a percentage; write e.g. 5 or '5%'")
+        raise ValueError(f"{brief(value)} is not a percentage; write e.g. 5 or '5%'")
     return float(m.group(1))
 
 

@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from harness.lab import netns
+from harness.lab import addressing, netns
+from harness.scenario import ALLOWED_POOLS
 from tests.integration.conftest import LATE_ENI
 
 pytestmark = [pytest.mark.root]
@@ -27,14 +28,29 @@ def test_stops_with_one_line_before_touching_anything(args, tmp_path):
     assert not list(tmp_path.iterdir())  # not even a trial folder
 
 
+def _private_host_route() -> str | None:
+    """A /24-or-larger network the host routes that a scenario may name as its pool
+    (loopback and the like are refused before the overlap check)."""
+    for route in addressing.host_routes():
+        if route.prefixlen == 0:
+            continue
+        net = route if route.prefixlen <= 24 else route.supernet(new_prefix=24)
+        if any(net.subnet_of(allowed) for allowed in ALLOWED_POOLS):
+            return str(net)
+    return None
+
+
 def test_a_pool_overlapping_a_host_route_is_refused_before_anything_exists(tmp_path):
+    pool = _private_host_route()
+    if pool is None:
+        pytest.skip("the host routes no private network to collide with")
     before = netns.list_names()
     out = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(LATE_ENI), "--set",
-                          "lab.pool=127.0.0.0/16", "--out", str(tmp_path / "out")],
+                          f"lab.pool={pool}", "--out", str(tmp_path / "out")],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     lines = [line for line in (out.stdout + out.stderr).splitlines() if line.strip()]
     assert len(lines) == 1, lines
-    assert str(LATE_ENI) in lines[0] and "lab.pool: 127.0.0.0/16 overlaps host route" in lines[0]
+    assert str(LATE_ENI) in lines[0] and f"lab.pool: {pool} overlaps host route" in lines[0]
     assert netns.list_names() == before
     assert not (tmp_path / "out").exists()

@@ -3,6 +3,7 @@ names the file and a field, exit code 2, no traceback."""
 
 from __future__ import annotations
 
+import json
 import string
 
 import yaml
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from harness import scenario as sc
 from harness.cli import main
 from harness.errors import ScenarioError
+from harness.limits import payload_size
 
 FIELDS = {
     "function": ["runtime", "handler", "code", "command", "name", "timeout", "memory_mb", "env", "handlr"],
@@ -83,3 +85,16 @@ def test_cli_answers_bad_files_with_exit_2_and_no_traceback(tmp_path_factory, do
         assert "Traceback" not in result.output
         assert len([line for line in result.output.splitlines() if line.strip()]) == 1
         assert not (path.parent / "out").exists()  # nothing left behind
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_the_payload_is_measured_as_exactly_the_bytes_a_trial_sends(value):
+    sent = value.encode() if isinstance(value, str) else json.dumps(value).encode()
+    assert payload_size(value) == len(sent)

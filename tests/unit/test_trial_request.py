@@ -4,6 +4,7 @@ Pure: no root, no lab."""
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harness.errors import ScenarioError
 from harness.trial_request import (
@@ -132,7 +133,9 @@ def test_an_empty_axis_is_an_error(axes):
 
 def test_the_sweep_block_gives_axes_and_repeats_and_is_left_out_of_the_trial(tmp_path):
     path = tmp_path / "swept.yaml"
-    path.write_text(Path(LATE_ENI).read_text() + "sweep:\n  axes:\n    function.handler: [a, b]\n  repeats: 3\n")
+    doc = yaml.safe_load(Path(LATE_ENI).read_text())
+    doc.pop("sweep", None)  # a second sweep: key would be a duplicate key, refused
+    path.write_text(yaml.safe_dump(doc) + "sweep:\n  axes:\n    function.handler: [a, b]\n  repeats: 3\n")
     req = as_request(path)
     assert sweep_block(req.raw_document()) == ({"function.handler": ["a", "b"]}, 3)
     assert "sweep" not in req.document()
