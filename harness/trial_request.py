@@ -44,15 +44,24 @@ def builtin_scenario(name: str) -> Path:
 # -- overrides ------------------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
-    """Paths and tuples become what YAML can represent."""
+def _plain(value: Any, memo: dict[int, Any] | None = None) -> Any:
+    """Paths and tuples become what YAML can represent. A value shared or cyclic
+    stays so (YAML anchors), never expanded: the bounded loader that reads the
+    text back judges its size."""
+    memo = {} if memo is None else memo
     if isinstance(value, Path):
         return str(value)
+    if not isinstance(value, Mapping | list | tuple):
+        return value
+    if id(value) in memo:
+        return memo[id(value)]
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
+        out: Any = memo.setdefault(id(value), {})
+        out.update((str(k), _plain(v, memo)) for k, v in value.items())
+    else:
+        out = memo.setdefault(id(value), [])
+        out.extend(_plain(v, memo) for v in value)
+    return out
 
 
 def yaml_value(value: Any) -> str:
@@ -128,7 +137,8 @@ class TrialRequest:
     def name(self) -> str:
         """The scenario's name, for labels: the file stem or the dict's `name`."""
         if isinstance(self.source, Mapping):
-            return str(self.source.get("name", "scenario"))
+            name = self.source.get("name", "scenario")
+            return name if isinstance(name, str) else scenario_mod.brief(name)
         return Path(self.source).stem
 
     def path(self) -> Path:

@@ -159,6 +159,16 @@ def test_dict_scenarios_are_bounded_too(doc, words):
     assert words in message and len(message) < 300
 
 
+@pytest.mark.parametrize("value,words", [(_bomb(), "aliases expand"),
+                                         (_cycle(), "refers to the value that contains it")])
+def test_plugin_keyword_overrides_keep_sharing_and_are_refused_not_expanded(value, words):
+    from harness.trial_request import TrialRequest
+
+    request = TrialRequest("late-eni-attach").with_overrides(workload__payload=value)
+    with pytest.raises(ScenarioError, match=words):
+        request.scenario()
+
+
 def test_the_payload_limit_is_lambdas_6_mib_as_sent():
     at_limit = "x" * limits.MAX_PAYLOAD_BYTES
     assert sc.validate({"workload": {"payload": at_limit}}, "d").workload.payload == at_limit
