@@ -49,7 +49,7 @@ def probe_until(sandbox: str, resolver: str, want_usable: bool, limit_s: float =
 
 
 def measure(lab: object, cycles: int) -> dict[str, list[float]]:
-    from harness.nemesis import sleep_until
+    from harness.nemesis.firing import sleep_until
 
     out: dict[str, list[float]] = {"timer": [], "apply": [], "usable": [], "detach_apply": [], "gone": []}
     never = threading.Event()
@@ -85,10 +85,10 @@ def _row(name: str, values: list[float]) -> str:
 
 
 def main() -> int:
-    from harness import docker_engine as de
-    from harness.backends import docker_lab
-    from harness.doctor import has_privileges
-    from harness.images import ensure
+    from harness.backends.docker import engine as de
+    from harness.backends.docker import lab as docker_lab
+    from harness.backends.docker.images import ensure
+    from harness.cli.doctor import has_privileges
     from harness.lab import addressing
     from harness.lab.topology import Lab
     from harness.ownership import Run

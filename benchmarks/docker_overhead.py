@@ -19,11 +19,11 @@ TARGET_S = 1.5
 
 
 def main() -> int:
-    from harness import docker_engine as de
-    from harness import scenario as sc
-    from harness.doctor import has_privileges
-    from harness.images import ensure
+    from harness.backends.docker import engine as de
+    from harness.backends.docker.images import ensure
+    from harness.cli.doctor import has_privileges
     from harness.ownership import Run
+    from harness.scenario import model as sc
     from harness.trial import run_trial
 
     if not has_privileges():

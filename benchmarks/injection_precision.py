@@ -117,12 +117,12 @@ def _expected(fault: str, event: dict, lab_eni_index: int) -> tuple[str, int]:
 
 
 def run_rounds(rounds: int) -> dict[str, list[dict]]:
-    from harness import scenario as sc
-    from harness.history import History
+    from harness.history.recorder import History
     from harness.lab import addressing
     from harness.lab.topology import Lab
-    from harness.nemesis import Nemesis
+    from harness.nemesis.firing import Nemesis
     from harness.ownership import Run
+    from harness.scenario import model as sc
 
     schedule = [sc.ScheduleEntry.model_validate(
         {"at": f"invoke_start + {FIRST_MS + i * SPACING_MS:g}ms", "do": name,

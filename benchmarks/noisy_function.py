@@ -26,8 +26,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from harness import scenario as sc  # noqa: E402
 from harness.ownership import Run  # noqa: E402
+from harness.scenario import model as sc  # noqa: E402
 from harness.trial import run_trial  # noqa: E402
 
 TIMEOUT_MS = 3000.0

@@ -26,16 +26,16 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from harness import functions  # noqa: E402
-from harness import scenario as sc  # noqa: E402
 from harness.backends.process import LaunchSpec  # noqa: E402
-from harness.history import History  # noqa: E402
+from harness.checker.verdict import judge  # noqa: E402
+from harness.emulator.api import RuntimeAPI  # noqa: E402
+from harness.history.recorder import History  # noqa: E402
 from harness.lab import addressing  # noqa: E402
 from harness.lab.topology import Lab  # noqa: E402
-from harness.nemesis import Nemesis  # noqa: E402
+from harness.nemesis.firing import Nemesis  # noqa: E402
 from harness.ownership import Run  # noqa: E402
-from harness.runtime_api import RuntimeAPI  # noqa: E402
+from harness.scenario import model as sc  # noqa: E402
 from harness.trial import _set_initial_state, run_trial  # noqa: E402
-from harness.verdict import judge  # noqa: E402
 
 LATE_ENI = REPO / "scenarios" / "late-eni-attach.yaml"
 TARGET_MS = 50.0
@@ -111,7 +111,7 @@ def main() -> int:
     parser.add_argument("--gap-ms", type=float, default=200.0,
                         help="pause between trials, as the function's run gives in a sweep (0: back to back)")
     args = parser.parse_args()
-    from harness.doctor import has_privileges
+    from harness.cli.doctor import has_privileges
 
     if not has_privileges():
         print("trial_overhead: needs root (network namespaces); skipped")

@@ -24,7 +24,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from harness import docker_cleanup, ownership
+from harness import ownership
+from harness.backends.docker import cleanup as docker_cleanup
 from harness.lab import netns
 
 REMOVED, GONE, KEPT, LIVE = "removed", "gone", "kept", "live"

@@ -16,19 +16,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import backends, functions, signals
+from harness import backends, signals
 from harness.backends.process import LaunchSpec
-from harness.capture import SandboxCapture
+from harness.capture.sniffer import SandboxCapture
+from harness.checker.verdict import Verdict, judge
+from harness.emulator.api import RuntimeAPI
 from harness.errors import UserError
-from harness.function_log import FunctionLog
-from harness.history import History
-from harness.lab import addressing, faults
+from harness.function import launch as functions
+from harness.function.output import FunctionLog
+from harness.history.recorder import History
+from harness.lab import addressing
 from harness.lab.topology import Lab
-from harness.nemesis import Nemesis, sleep_until
+from harness.nemesis import fault as faults
+from harness.nemesis.firing import Nemesis, sleep_until
 from harness.ownership import Run
-from harness.runtime_api import RuntimeAPI
-from harness.scenario import Scenario, dump
-from harness.verdict import Verdict, judge
+from harness.scenario.model import Scenario, dump
 
 # How long teardown waits for a dead runtime's pump to read the rest of its output.
 DRAIN_S = 0.5

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from harness.doctor import has_privileges
+from harness.cli.doctor import has_privileges
 
 REQUIRE_ALL = os.environ.get("ENIRACE_REQUIRE_ALL") == "1"
 
@@ -17,13 +17,13 @@ def _missing(marker: str) -> str | None:
     if marker == "root" and not has_privileges():
         return "needs root (CAP_NET_ADMIN + CAP_SYS_ADMIN) for network namespaces"
     if marker == "docker":
-        from harness import docker_engine
+        from harness.backends.docker import engine as docker_engine
 
         ok, found = docker_engine.reachable()
         if not ok:
             return found
     if marker == "dotnet":
-        from harness import dotnet
+        from harness.function import dotnet as dotnet
 
         if dotnet.locate_runtime() is None:
             return f"no .NET 8 runtime; {dotnet.runtime_fix_hint()}"

@@ -13,24 +13,25 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from harness.backends.process import LaunchSpec
-    from harness.history import History
+    from harness.history.recorder import History
     from harness.lab.addressing import Subnet
     from harness.lab.topology import Lab
     from harness.ownership import Run
-    from harness.scenario import Scenario
+    from harness.scenario.model import Scenario
 
 
 def check(scenario: Scenario) -> None:
     """Fail with a one-line UserError before anything is built (engine, image)."""
     if scenario.backend == "docker":
-        from harness.backends import docker_setup
+        from harness.backends.docker import setup as docker_setup
 
         docker_setup.function_image(scenario)
 
 
 def make_lab(scenario: Scenario, run: Run, subnet: Subnet, notify: Callable[..., Any]) -> Lab:
     if scenario.backend == "docker":
-        from harness.backends import docker_lab, docker_setup
+        from harness.backends.docker import lab as docker_lab
+        from harness.backends.docker import setup as docker_setup
 
         return docker_lab.make(scenario.docker.eni, run=run, subnet=subnet, notify=notify,
                                image=docker_setup.function_image(scenario))
@@ -45,12 +46,12 @@ def make_runtime_api(scenario: Scenario, lab: Lab, history: History, launch: Lau
     with the chosen backend, or with `docker.rie: image`, the image's own RIE."""
     fn = scenario.function
     if scenario.backend == "docker":
-        from harness.backends import docker_setup
+        from harness.backends.docker import setup as docker_setup
 
         return docker_setup.runtime_api(scenario, lab, history, launch, output, emulator_log)
     from harness.backends.process import ProcessBackend
-    from harness.lab import contain
-    from harness.runtime_api import RuntimeAPI
+    from harness.emulator.api import RuntimeAPI
+    from harness.function import contain as contain
 
     if fn.user == "root":
         contain.warn_root_once()

@@ -1,5 +1,5 @@
 """The `process` backend: the runtime is a child process inside the sandbox
-namespace, in its own session and, when contained (harness/lab/contain.py), in
+namespace, in its own session and, when contained (harness/function/contain.py), in
 a cgroup of its own: a timeout or a teardown kills the whole group, even the
 processes that left the session or the namespace."""
 
@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.lab import cgroup as cgroups
+from harness.function import cgroup as cgroups
+from harness.function.contain import Containment
 from harness.lab import netns
-from harness.lab.contain import Containment
 from harness.ownership import Run
 
 OutputSink = Callable[[int, str], None]

@@ -80,7 +80,7 @@ class Lab:
 
     def create_sandbox(self) -> None:
         """The sandbox namespace: a fresh one here; the docker backend names a
-        container's namespace instead (harness/backends/docker_lab.py)."""
+        container's namespace instead (harness/backends/docker/lab.py)."""
         self.own_netns(self.sandbox)
 
     def own_netns(self, name: str, pid: int = 0) -> None:

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import scenario as sc
+from harness.checker.verdict import headline
+from harness.scenario import model as sc
 from harness.sweep import results as res
 from harness.sweep.axes import Axis
 from harness.sweep.grid import Plan, SweepSpec, cells
-from harness.verdict import headline
 
 VALID = ("healthy", "recovered", "stuck")  # verdicts that say something about the handler
 MAX_HEADLINES = 200

@@ -17,9 +17,9 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
+from harness.checker.verdict import impaired_windows  # noqa: E402
 from harness.report.aggregate import Aggregate, PanelLayout  # noqa: E402
 from harness.report.heatmap import axis_title, short_name  # noqa: E402
-from harness.verdict import impaired_windows  # noqa: E402
 
 STATUS_COLOUR = {"ok": "#2e7d32", "error": "#c62828", "timeout": "#ef6c00", "init_error": "#6a1b9a",
                  "crash": "#ad1457"}

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from harness import scenario as sc
 from harness.errors import ScenarioError
+from harness.scenario import model as sc
 
 MAX_VALUES = 10_000
 _TRIGGER_PART = re.compile(r"^(?P<at>.+\.at)\.(?P<part>offset|event|occurrence)$")

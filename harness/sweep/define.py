@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness import scenario as sc
 from harness.errors import ScenarioError
+from harness.scenario import model as sc
 from harness.sweep.axes import Axis, make_axis, parse_axis_option
 from harness.sweep.grid import Plan, SweepSpec, trial_scenario, trials
 

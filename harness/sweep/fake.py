@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.checker.verdict import judge
 from harness.ownership import Run
-from harness.scenario import dump
+from harness.scenario.model import dump
 from harness.sweep.grid import SweepSpec, trial_scenario
-from harness.verdict import judge
 
 
 def fake_history(handler: str, offset_ms: float | None, invocations: int, interval_ms: float) -> list[dict[str, Any]]:

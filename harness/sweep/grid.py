@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness import scenario as sc
 from harness.errors import UserError
+from harness.scenario import model as sc
 from harness.sweep.axes import Axis, assign
 
 EXPERIMENT, CONTROL = "experiment", "control"

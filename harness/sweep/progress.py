@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from harness.timeline import VERDICT_STYLE
+from harness.report.timeline import VERDICT_STYLE
 
 ORDER = ("healthy", "recovered", "stuck", "fault_not_armed", "harness_error", "worker_died")
 

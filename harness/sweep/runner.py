@@ -54,7 +54,8 @@ class SweepOutcome:
 def preflight(spec: SweepSpec, tasks: Iterator[dict[str, Any]]) -> None:
     """Every distinct function must launch (a missing handler is a usage error now,
     not a harness_error per trial; .NET builds happen here, once, not in workers)."""
-    from harness import backends, functions
+    from harness import backends
+    from harness.function import launch as functions
     from harness.lab import addressing
 
     seen: set[str] = set()

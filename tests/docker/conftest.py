@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import docker_engine as de
-from harness import scenario as sc
-from harness.doctor import has_privileges
+from harness.backends.docker import engine as de
+from harness.cli.doctor import has_privileges
 from harness.lab import netns
 from harness.ownership import Run
+from harness.scenario import model as sc
 from harness.trial import TrialResult, run_trial
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,15 +41,15 @@ def engine() -> None:
 @pytest.fixture(scope="session")
 def images(engine: None) -> dict[str, str]:
     """kind -> image reference, built now when missing (a cold machine: ~2 minutes)."""
-    from harness import images as im
+    from harness.backends.docker import images as im
 
     return {kind: im.ensure(kind) for kind in ("python", "python-rie")}
 
 
 @pytest.fixture(scope="session")
 def dotnet_image(engine: None) -> str:
-    from harness import dotnet
-    from harness import images as im
+    from harness.backends.docker import images as im
+    from harness.function import dotnet as dotnet
 
     if dotnet.locate_runtime() is None or dotnet.locate_compiler() is None:
         _skip_or_fail("needs a .NET 8 runtime and a C# compiler on the host")

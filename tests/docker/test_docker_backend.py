@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import scenario as sc
+from harness.scenario import model as sc
 from harness.trial import run_trial
 from tests.docker.conftest import LATE_ENI
 

@@ -29,7 +29,7 @@ def _run_id_of(pid: int) -> str | None:
 
 def test_kill_9_leftovers_are_removed_by_label(tmp_path, images, run):
     victim = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "run", str(LATE_ENI), "--out", str(tmp_path), "--backend", "docker",
+        [sys.executable, "-m", "harness.cli.main", "run", str(LATE_ENI), "--out", str(tmp_path), "--backend", "docker",
          "--eni-mode", "network", "--set", "function.handler=naive_session", "--set", "workload.invocations=500"],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:

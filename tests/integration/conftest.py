@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import scenario as sc
 from harness.lab import netns
 from harness.ownership import Run
+from harness.scenario import model as sc
 from harness.trial import TrialResult, run_trial
 
 REPO = Path(__file__).resolve().parents[2]

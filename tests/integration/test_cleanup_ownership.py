@@ -18,7 +18,7 @@ from harness.lab import netns
 from tests.integration.conftest import LATE_ENI, REPO
 
 pytestmark = [pytest.mark.root]
-ENIRACE = [sys.executable, "-m", "harness.cli"]
+ENIRACE = [sys.executable, "-m", "harness.cli.main"]
 
 USER_DIR = Path("/tmp/enirace-0badc0-userdata")
 RESULTS = Path("/tmp/enirace-251201-results")

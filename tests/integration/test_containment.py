@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import scenario as sc
-from harness.lab import cgroup as cgroups
-from harness.lab import contain
+from harness.checker.verdict import classify
+from harness.function import cgroup as cgroups
+from harness.function import contain as contain
+from harness.scenario import model as sc
 from harness.trial import run_trial
-from harness.verdict import classify
 
 pytestmark = [pytest.mark.root]
 

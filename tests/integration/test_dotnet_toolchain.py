@@ -2,7 +2,7 @@
 on 127.0.0.1: success, handler errors (with RuntimeSupport's error JSON),
 init errors, cached failures and the resilient handler's retries.
 
-Needs a .NET 8 runtime and a C# compiler (see harness/dotnet.py); skips
+Needs a .NET 8 runtime and a C# compiler (see harness/function/dotnet.py); skips
 without them, except under ENIRACE_REQUIRE_ALL=1 (CI), where it fails.
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from harness import dotnet
+from harness.function import dotnet as dotnet
 
 pytestmark = pytest.mark.dotnet
 

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from harness import scenario as sc
+from harness.scenario import model as sc
 from harness.trial import TrialResult, run_trial
 from tests.integration.conftest import REPO, host_snapshot
 

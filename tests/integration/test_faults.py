@@ -17,9 +17,10 @@ import pytest
 from dnslib import RCODE, DNSRecord
 
 from harness.backends.process import LaunchSpec, ProcessBackend
-from harness.lab import addressing, faults, netns
+from harness.lab import addressing, netns
 from harness.lab.services import SERVICE_PORT
 from harness.lab.topology import Lab
+from harness.nemesis import fault as faults
 
 pytestmark = [pytest.mark.root]
 

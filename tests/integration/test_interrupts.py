@@ -21,7 +21,7 @@ from harness.lab import netns
 from tests.integration.conftest import LATE_ENI, REPO
 
 pytestmark = [pytest.mark.root]
-ENIRACE = [sys.executable, "-m", "harness.cli"]
+ENIRACE = [sys.executable, "-m", "harness.cli.main"]
 SIGINT, SIGTERM = signal.SIGINT, signal.SIGTERM
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import scenario as sc
-from harness.function_log import FunctionLog
-from harness.history import HEAD_LOG_LINES, TAIL_LOG_LINES
+from harness.function.output import FunctionLog
+from harness.history.recorder import HEAD_LOG_LINES, TAIL_LOG_LINES
 from harness.lab import netns
+from harness.scenario import model as sc
 from harness.trial import run_trial
 
 pytestmark = [pytest.mark.root]

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from harness.lab import addressing, netns
-from harness.scenario import ALLOWED_POOLS
+from harness.scenario.model import ALLOWED_POOLS
 from tests.integration.conftest import LATE_ENI
 
 pytestmark = [pytest.mark.root]
@@ -18,7 +18,7 @@ UNPRIVILEGED = ["setpriv", "--bounding-set", "-net_admin,-sys_admin", "--inh-cap
 @pytest.mark.parametrize("args", [["run", str(LATE_ENI)], ["demo"], ["cleanup"]])
 def test_stops_with_one_line_before_touching_anything(args, tmp_path):
     before = netns.list_names()
-    out = subprocess.run([*UNPRIVILEGED, sys.executable, "-m", "harness.cli", *args],
+    out = subprocess.run([*UNPRIVILEGED, sys.executable, "-m", "harness.cli.main", *args],
                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     lines = [line for line in (out.stdout + out.stderr).splitlines() if line.strip()]
@@ -45,7 +45,7 @@ def test_a_pool_overlapping_a_host_route_is_refused_before_anything_exists(tmp_p
     if pool is None:
         pytest.skip("the host routes no private network to collide with")
     before = netns.list_names()
-    out = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(LATE_ENI), "--set",
+    out = subprocess.run([sys.executable, "-m", "harness.cli.main", "run", str(LATE_ENI), "--set",
                           f"lab.pool={pool}", "--out", str(tmp_path / "out")],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import history, ownership
+from harness import ownership
+from harness.history import recorder as history
 from harness.lab import netns
 
 pytest_plugins = ["pytester"]
@@ -21,9 +22,9 @@ EXAMPLES = REPO / "tests" / "examples"
 PYTHON_EXAMPLE = "test_my_python_handler.py"
 # Patches the privilege check inside the inner pytest, as on a machine without root.
 NO_ROOT_CONFTEST = """
-import harness.pytest_plugin
+import harness.plugin.fixtures
 
-harness.pytest_plugin.has_privileges = lambda: False
+harness.plugin.fixtures.has_privileges = lambda: False
 """
 
 
@@ -143,7 +144,7 @@ def test_the_python_example_passes_and_reports_to_junit(examples):
 def test_a_stuck_handler_fails_with_timeline_errors_and_function_log(pytester):
     pytester.makepyfile(textwrap.dedent("""
         import pytest
-        from harness.pytest_plugin import assert_recovers
+        from harness.plugin.fixtures import assert_recovers
 
         @pytest.mark.enirace("late-eni-attach", function__handler="naive_cached")
         def test_with_the_helper(enirace_result):

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from harness.backends.process import LaunchSpec, ProcessBackend
-from harness.history import History
+from harness.emulator.api import RuntimeAPI
+from harness.history.recorder import History
 from harness.lab import addressing, netns
 from harness.lab.topology import Lab
-from harness.runtime_api import RuntimeAPI
 
 pytestmark = [pytest.mark.root]
 API = "/2018-06-01"

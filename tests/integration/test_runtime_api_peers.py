@@ -14,7 +14,7 @@ import tracemalloc
 
 import pytest
 
-from harness import rie_protocol as rp
+from harness.emulator import protocol as rp
 from harness.lab import addressing, netns
 from harness.lab.topology import Lab
 from tests.integration.test_runtime_api import SLEEPER, Client, invoke_in_background, make_api, wait_for

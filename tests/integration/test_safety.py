@@ -17,7 +17,7 @@ from harness.lab import netns
 from tests.integration.conftest import LATE_ENI, REPO, host_snapshot
 
 pytestmark = [pytest.mark.root]
-ENIRACE = [sys.executable, "-m", "harness.cli"]
+ENIRACE = [sys.executable, "-m", "harness.cli.main"]
 
 
 def test_host_namespace_unchanged_after_trials(trial):

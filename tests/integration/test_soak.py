@@ -82,7 +82,7 @@ def test_soak_leaves_nothing_and_stays_flat(tmp_path):
     before_host, before = host_snapshot(), _ours()
     out = tmp_path / "soak"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "sweep", *[str(REPO / "scenarios" / f"{s}.yaml") for s in SCENARIOS],
+        [sys.executable, "-m", "harness.cli.main", "sweep", *[str(REPO / "scenarios" / f"{s}.yaml") for s in SCENARIOS],
          "--axis", f"function.runtime+function.handler={HANDLERS}", "--repeats", str(repeats),
          "--controls", "0", "--workers", "2", "--out", str(out), "--no-report"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -29,7 +29,7 @@ AXES = ["--axis", "function.handler=naive_cached,resilient", "--axis", "schedule
 
 
 def enirace(*args: str, **kw) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=REPO, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "harness.cli.main", *args], cwd=REPO, capture_output=True,
                           text=True, timeout=300, **kw)
 
 
@@ -120,7 +120,7 @@ def _sweep_runs(parent: int) -> set[str]:
 
 def test_ctrl_c_tears_down_every_workers_lab(tmp_path):
     out = tmp_path / "s"
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "sweep", str(LATE_ENI), *AXES, "--repeats", "3",
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli.main", "sweep", str(LATE_ENI), *AXES, "--repeats", "3",
                              "-n", "2", "--out", str(out)], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     runs: set[str] = set()

@@ -37,7 +37,7 @@ def test_kill_9_of_a_sweep_with_workers_is_cleaned_up(tmp_path, run):
     netns.create_owned(run, live)
     before = host_snapshot()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "sweep", str(LATE_ENI), "--axis",
+        [sys.executable, "-m", "harness.cli.main", "sweep", str(LATE_ENI), "--axis",
          "function.handler=naive_cached,resilient", "--axis", "schedule[0].at.offset=0ms..800ms/100ms",
          "--workers", "2", "--controls", "0", "--out", str(tmp_path / "sweep"), "--no-report"],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -99,7 +99,7 @@ def test_kill_9_of_one_worker_is_retried_on_resume(tmp_path, run):
     from harness.sweep import results as res
 
     out = tmp_path / "sweep"
-    argv = [sys.executable, "-m", "harness.cli", "sweep", str(LATE_ENI), "--axis", "function.handler=resilient",
+    argv = [sys.executable, "-m", "harness.cli.main", "sweep", str(LATE_ENI), "--axis", "function.handler=resilient",
             "--axis", "schedule[0].at.offset=0ms..600ms/200ms", "--workers", "2", "--repeats", "1",
             "--controls", "0", "--out", str(out), "--no-report"]
     env = dict(os.environ, COLUMNS="250")  # rich wraps at 80 columns on a pipe

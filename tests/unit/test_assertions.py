@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.assertions import (
+from harness.checker.verdict import judge
+from harness.plugin.assertions import (
     TrialAssertionError,
     assert_expected,
     assert_healthy,
@@ -13,10 +14,9 @@ from harness.assertions import (
     assert_verdict,
     recovery_point,
 )
-from harness.outcome import TrialOutcome
-from harness.scenario import Scenario
+from harness.plugin.outcome import TrialOutcome
+from harness.scenario.model import Scenario
 from harness.trial import TrialResult
-from harness.verdict import judge
 
 DNS = ("RuntimeError", "svc.internal could not be resolved (gaierror: [Errno -3] Temporary failure in name resolution)")
 

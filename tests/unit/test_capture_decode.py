@@ -11,8 +11,8 @@ from scapy.layers.dns import DNS, DNSQR, DNSRR
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.utils import rdpcap
 
-from harness.capture import PACKET_OUTGOING, Packet, _keep, write_pcap
-from harness.capture_decode import decode_packets
+from harness.capture.decode import decode_packets
+from harness.capture.sniffer import PACKET_OUTGOING, Packet, _keep, write_pcap
 
 SBX, RESOLVER, SVC = "198.18.3.100", "198.18.3.2", "198.18.3.10"
 

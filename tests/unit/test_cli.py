@@ -2,7 +2,7 @@
 
 from click.testing import CliRunner
 
-from harness.cli import main
+from harness.cli.main import main
 
 
 def test_bad_scenario_is_one_line_exit_2(tmp_path):
@@ -31,7 +31,8 @@ def test_unknown_handler_is_named(tmp_path):
 
 
 def test_an_interrupt_message_says_what_is_left(tmp_path, monkeypatch):
-    from harness import cli, ownership
+    from harness import ownership
+    from harness.cli import main as cli
 
     monkeypatch.setattr(ownership, "STATE_DIR", tmp_path / "state")
     folder = tmp_path / "trial"

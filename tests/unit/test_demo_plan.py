@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import demo, functions
+from harness.cli import demo as demo
 from harness.errors import UserError
+from harness.function import launch as functions
 from harness.sweep import grid
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,7 +27,7 @@ def test_python_samples_under_late_eni_attach_over_offsets(tmp_path, monkeypatch
 
 
 def test_dotnet_is_skipped_with_the_fix_when_it_cannot_run(monkeypatch):
-    from harness import dotnet
+    from harness.function import dotnet as dotnet
 
     monkeypatch.setattr(dotnet, "locate_runtime", lambda: None)
     cases, skipped = demo.runtime_cases()

@@ -1,4 +1,4 @@
-"""harness.dotnet without a real .NET: toolchain discovery on fake trees, the
+"""harness.function.dotnet without a real .NET: toolchain discovery on fake trees, the
 cache key, caching and atomic publication with a fake compiler, and turning
 compiler output into a one-line error."""
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import dotnet
-from harness.dotnet import (
+from harness.function import dotnet as dotnet
+from harness.function.dotnet import (
     BuildResult,
     Compiler,
     DotnetBuildError,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.evidence import explain
+from harness.checker.evidence import explain
 
 BASE = [{"t_ms": 0, "kind": "initial_state", "aspects": {"eni": True}, "verified": True},
         {"t_ms": 1, "kind": "capture_start"}]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.verdict import aspects_at, impaired_windows, judge
+from harness.checker.verdict import aspects_at, impaired_windows, judge
 
 
 def fault(t, aspects, verified=True, **extra):

@@ -4,8 +4,8 @@ feeds them: raw reads that cut lines anywhere."""
 from __future__ import annotations
 
 from harness.backends.process import MAX_LINE_BYTES, split_complete
-from harness.function_log import FunctionLog
-from harness.history import HEAD_LOG_LINES, TAIL_LOG_LINES, History, load
+from harness.function.output import FunctionLog
+from harness.history.recorder import HEAD_LOG_LINES, TAIL_LOG_LINES, History, load
 
 
 def _feed(flog: FunctionLog, data: bytes, generation: int = 1, size: int = 7) -> None:

@@ -2,7 +2,7 @@
 
 import shutil
 
-from harness import images
+from harness.backends.docker import images as images
 
 
 def test_content_hash_follows_the_sources(tmp_path, monkeypatch):

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from harness import nemesis as nemesis_mod
-from harness import scenario as sc
-from harness.history import History
-from harness.lab import faults
+from harness.history.recorder import History
+from harness.nemesis import fault as faults
+from harness.nemesis import firing as nemesis_mod
+from harness.scenario import model as sc
 
 
 class StandIn(faults.Fault):
@@ -43,7 +43,7 @@ class FlapStandIn(StandIn):
 
 
 def faults_eni_flap_steps(fault):
-    from harness.lab.faults_eni import Flap
+    from harness.nemesis.eni import Flap
 
     return Flap.steps(fault, None)  # type: ignore[arg-type]
 

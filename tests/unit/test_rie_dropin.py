@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import rie_cli, rie_log
-from harness.rie_protocol import INVOKE_PATH
+from harness.emulator import dropin as rie_cli
+from harness.emulator import rie_log as rie_log
+from harness.emulator.protocol import INVOKE_PATH
 
 APP = '''
 import os
@@ -50,7 +51,7 @@ def rie(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(AWS_LAMBDA_FUNCTION_TIMEOUT="2", PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.rie_cli", "--runtime-interface-emulator-address", f"127.0.0.1:{invoke}",
+        [sys.executable, "-m", "harness.emulator.dropin", "--runtime-interface-emulator-address", f"127.0.0.1:{invoke}",
          f"--runtime-api-address=127.0.0.1:{api}", sys.executable, "-m", "awslambdaric", "app.handler"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{invoke}{INVOKE_PATH}"

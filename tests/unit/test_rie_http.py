@@ -4,7 +4,7 @@ import tracemalloc
 
 import pytest
 
-from harness import rie_http
+from harness.emulator import http as rie_http
 
 
 def headers(*lines: str) -> http.client.HTTPMessage:

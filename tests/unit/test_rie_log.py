@@ -1,7 +1,7 @@
 """The RIE's log-line formats: what enirace-rie writes is what the harness parses."""
 
-from harness import rie_log
-from harness.backends.docker_rie import classify_response, parse_docker_timestamp
+from harness.backends.docker.image_rie import classify_response, parse_docker_timestamp
+from harness.emulator import rie_log as rie_log
 
 
 def test_rapid_line_format():

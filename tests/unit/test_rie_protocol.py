@@ -1,6 +1,6 @@
 import json
 
-from harness import rie_protocol as rp
+from harness.emulator import protocol as rp
 
 
 def test_exit_reasons_match_the_rie_wording():

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import scenario as sc
 from harness.errors import ScenarioError
+from harness.scenario import model as sc
 
 REPO = Path(__file__).resolve().parents[2]
 

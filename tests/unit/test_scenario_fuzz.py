@@ -11,10 +11,10 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness import scenario as sc
-from harness.cli import main
+from harness.cli.main import main
 from harness.errors import ScenarioError
-from harness.limits import payload_size
+from harness.scenario import model as sc
+from harness.scenario.limits import payload_size
 
 FIELDS = {
     "function": ["runtime", "handler", "code", "command", "name", "timeout", "memory_mb", "env", "handlr"],

@@ -1,5 +1,5 @@
 """Hostile scenario input: every one is refused with a one-line error before
-anything expands it (harness/limits.py), through the loader and through `enirace run`."""
+anything expands it (harness/scenario/limits.py), through the loader and through `enirace run`."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import limits
-from harness import scenario as sc
 from harness.errors import ScenarioError
+from harness.scenario import limits as limits
+from harness.scenario import model as sc
 
 REPO = Path(__file__).resolve().parents[2]
 LATE_ENI = REPO / "scenarios" / "late-eni-attach.yaml"
@@ -162,7 +162,7 @@ def test_dict_scenarios_are_bounded_too(doc, words):
 @pytest.mark.parametrize("value,words", [(_bomb(), "aliases expand"),
                                          (_cycle(), "refers to the value that contains it")])
 def test_plugin_keyword_overrides_keep_sharing_and_are_refused_not_expanded(value, words):
-    from harness.trial_request import TrialRequest
+    from harness.plugin.request import TrialRequest
 
     request = TrialRequest("late-eni-attach").with_overrides(workload__payload=value)
     with pytest.raises(ScenarioError, match=words):
@@ -202,7 +202,7 @@ _DRIVER = """
 import resource, subprocess, sys
 def cap():  # a regression fails the test, not the machine
     resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
-done = subprocess.run([sys.executable, "-m", "harness.cli", *sys.argv[1:]], preexec_fn=cap)
+done = subprocess.run([sys.executable, "-m", "harness.cli.main", *sys.argv[1:]], preexec_fn=cap)
 print(f"maxrss_kb={resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
 sys.exit(done.returncode)
 """

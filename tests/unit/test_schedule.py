@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness import scenario as sc
 from harness.errors import ScenarioError
-from harness.lab import fault_params
+from harness.scenario import fault_params as fault_params
+from harness.scenario import model as sc
 
 
 def test_random_offset_range_parses_and_prints_back():

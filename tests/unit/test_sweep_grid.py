@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import scenario as sc
 from harness.errors import ScenarioError, UserError
+from harness.scenario import model as sc
 from harness.sweep import grid
 from harness.sweep.axes import assign, expand_range, parse_axis_option, split_list
 from harness.sweep.define import build_spec

@@ -182,8 +182,8 @@ def _line(trial, verdict, **kw):
 
 
 def test_a_cell_whose_control_failed_is_flaky_not_a_finding(tmp_path):
+    from harness.cli.sweep import unexpected
     from harness.report.aggregate import aggregate
-    from harness.sweep.command import unexpected
 
     spec = make_spec(axes=["function.handler=naive_cached,resilient"])
     out = tmp_path / "s"
@@ -279,7 +279,7 @@ def test_the_cli_refuses_a_locked_directory_in_one_line(tmp_path):
     sweep(make_spec(), out)
     before = (out / res.RESULTS_FILE).read_bytes()
     with res.locked(out):  # what a running sweep holds
-        done = subprocess.run([sys.executable, "-m", "harness.cli", "sweep", str(LATE_ENI), "--no-report",
+        done = subprocess.run([sys.executable, "-m", "harness.cli.main", "sweep", str(LATE_ENI), "--no-report",
                                *[a for axis in AXES for a in ("--axis", axis)], "--out", str(out)],
                               cwd=REPO, capture_output=True, text=True, timeout=120)
     printed = (done.stdout + done.stderr).strip()
@@ -305,8 +305,8 @@ DYING = "c0001-naive_cached-0ms-r1"
 
 
 def test_a_trial_whose_worker_died_is_retried_on_resume(tmp_path):
+    from harness.cli.sweep import finish
     from harness.report.aggregate import aggregate
-    from harness.sweep.command import finish
 
     spec, out = make_spec(), tmp_path / "s"
     console = Console(file=io.StringIO(), width=200)

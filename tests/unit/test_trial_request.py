@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from harness.errors import ScenarioError
-from harness.trial_request import (
+from harness.plugin.request import (
     TrialRequest,
     as_request,
     builtin_scenario,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.verdict import classify, impaired_windows, judge
+from harness.checker.verdict import classify, impaired_windows, judge
 
 DNS_PY = "RuntimeError: svc.internal could not be resolved (gaierror: [Errno -3] Temporary failure in name resolution)"
 DNS_NET = "HttpRequestException: Resource temporarily unavailable (svc.internal:8080)"
@@ -129,7 +129,7 @@ def test_windows():
 
 
 def test_headline_prefers_the_os_wording():
-    from harness.verdict import headline
+    from harness.checker.verdict import headline
 
     text = ("ConnectionError: HTTPConnectionPool(host='svc.internal', port=8080): Max retries exceeded "
             "(Caused by NameResolutionError(\"Failed to resolve 'svc.internal' ([Errno -3] "

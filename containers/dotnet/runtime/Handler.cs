@@ -2,7 +2,7 @@
 //
 // Kept to C# 7 and to APIs that exist in both Mono's reference assemblies and
 // .NET 8, because the harness compiles these files with Debian's mcs when no
-// .NET SDK is installed (see harness/dotnet.py).
+// .NET SDK is installed (see harness/function/dotnet.py).
 using System;
 using System.Threading.Tasks;
 

@@ -1,0 +1,189 @@
+"""The `docker` backend: each runtime start is a container of the function image that
+joins the sandbox container's network namespace (`network_mode: container:<sandbox>`),
+with AWS_LAMBDA_RUNTIME_API pointing at the harness's emulator on the sandbox's
+loopback. The images' entrypoint then skips its own RIE and runs /var/runtime/bootstrap,
+exactly as the official AWS base images do.
+
+A runtime that exits is a container that exits; a kill is `docker kill` of the
+container, which takes everything the runtime started with it (its own PID namespace).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.backends.docker import cleanup as docker_cleanup
+from harness.backends.docker import engine as de
+from harness.backends.process import MAX_LINE_BYTES, LaunchSpec, OutputSink
+
+if TYPE_CHECKING:
+    from harness.lab.netns import Manifest
+    from harness.scenario.model import FunctionConfig
+
+TASK_ROOT = "/var/task"
+# The host's values of these would break the image's own layout.
+_HOST_ONLY_ENV = ("PATH", "PYTHONPATH", "LAMBDA_TASK_ROOT", "DOTNET_ROOT", "HOME")
+
+
+def exit_code(status: int) -> int:
+    """Docker reports a death by signal N as 128+N; the emulator expects -N (Popen's way)."""
+    return -(status - 128) if 128 < status < 160 else status
+
+
+def split_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Docker's log stream comes in frames, not lines; re-split, capping line length."""
+    buf = b""
+    for chunk in chunks:
+        buf += chunk
+        while True:
+            nl = buf.find(b"\n")
+            if nl < 0:
+                if len(buf) > MAX_LINE_BYTES:
+                    yield buf[:MAX_LINE_BYTES]
+                    buf = buf[MAX_LINE_BYTES:]
+                    continue
+                break
+            yield buf[:nl]
+            buf = buf[nl + 1:]
+    if buf:
+        yield buf
+
+
+def follow_logs(container_id: str, on_line: Callable[[bytes], None], timestamps: bool = False) -> threading.Thread:
+    """A thread feeding every output line of the container (from its start) to on_line."""
+    def pump() -> None:
+        try:
+            stream = de.stream_client().api.logs(container_id, stream=True, follow=True, stdout=True, stderr=True,
+                                          timestamps=timestamps)
+            for line in split_lines(stream):
+                on_line(line)
+        except Exception:  # the container was removed under the stream: nothing more to read
+            pass
+
+    thread = threading.Thread(target=pump, daemon=True, name=f"logs-{container_id[:12]}")
+    thread.start()
+    return thread
+
+
+@dataclass
+class ContainerProcess:
+    """A runtime start as a container; the RuntimeHandle the emulator drives."""
+
+    generation: int
+    container_id: str
+    host_pid: int
+    _pump: threading.Thread | None = field(default=None, repr=False)
+    _removed: bool = False
+    on_removed: Callable[[], None] | None = field(default=None, repr=False)  # the run forgets it
+
+    @property
+    def pid(self) -> int:
+        return self.host_pid
+
+    def wait(self) -> int:
+        try:
+            status = int(de.stream_client().api.wait(self.container_id)["StatusCode"])
+        except Exception:
+            status = 137  # removed under us: it was killed
+        if self._pump is not None:
+            self._pump.join(timeout=2)
+        self.remove()
+        return exit_code(status)
+
+    def kill_group(self, sig: int = signal.SIGKILL) -> None:
+        try:
+            de.client().api.kill(self.container_id, signal=int(sig))
+        except Exception:
+            pass  # already stopped or removed
+
+    def remove(self) -> None:
+        if not self._removed:
+            self._removed = True
+            try:
+                de.client().api.remove_container(self.container_id, force=True)
+            except Exception:
+                return  # DockerLab.down removes (and forgets) whatever of the lab is left
+            if self.on_removed is not None:
+                self.on_removed()
+
+
+def container_env(spec: LaunchSpec) -> dict[str, str]:
+    return {k: v for k, v in spec.env.items() if k not in _HOST_ONLY_ENV}
+
+
+class DockerBackend:
+    """Starts runtime containers in the sandbox container's network namespace."""
+
+    name = "docker"
+
+    def __init__(self, image: str, sandbox_container: str, name_prefix: str, labels: dict[str, str],
+                 fn: FunctionConfig, output: OutputSink, run: Manifest | None = None) -> None:
+        self.run = run  # records each container in the run's manifest
+        self.image = image
+        self.sandbox_container = sandbox_container
+        self.name_prefix = name_prefix
+        self.labels = labels
+        self.fn = fn
+        self.output = output
+        self._lock = threading.Lock()
+        self._started: list[ContainerProcess] = []
+
+    def describe(self, spec: LaunchSpec) -> str:
+        return f"docker run {self.image} {' '.join(self.command(spec))}"
+
+    def command(self, spec: LaunchSpec) -> list[str]:
+        if self.fn.runtime == "command":
+            return list(self.fn.command or [])
+        return [spec.env.get("_HANDLER", self.fn.handler)]
+
+    def create_args(self, spec: LaunchSpec, name: str, network_mode: str,
+                    env: dict[str, str] | None = None) -> dict[str, Any]:
+        """Arguments of APIClient.create_container for a function container."""
+        api = de.client().api
+        binds = {}
+        if self.fn.code:
+            # Your code replaces the baked-in samples at /var/task; for .NET that is
+            # the host's build of it (function.dll next to its runtimeconfig).
+            code = Path(spec.argv[-2]).parent if self.fn.runtime == "dotnet" else Path(self.fn.code)
+            binds[str(code.resolve())] = {"bind": TASK_ROOT, "mode": "ro"}
+        entrypoint = None
+        if self.fn.runtime == "command":
+            entrypoint = self.command(spec)
+        host_config = api.create_host_config(network_mode=network_mode, binds=binds or None,  # no swap:
+                                             mem_limit=f"{self.fn.memory_mb}m", memswap_limit=f"{self.fn.memory_mb}m")
+        return dict(image=self.image, name=name, environment=env if env is not None else container_env(spec),
+                    command=None if entrypoint else self.command(spec), entrypoint=entrypoint,
+                    labels=self.labels, host_config=host_config, working_dir=TASK_ROOT, detach=True)
+
+    def spawn(self, spec: LaunchSpec, generation: int) -> ContainerProcess:
+        api = de.client().api
+        name = f"{self.name_prefix}-fn{generation}"
+        args = self.create_args(spec, name, f"container:{self.sandbox_container}")
+        run = self.run
+        if run is not None:
+            cid = docker_cleanup.create_container(run, **args)
+        else:
+            cid = api.create_container(**args)["Id"]
+        api.start(cid)
+        pid = int(api.inspect_container(cid)["State"]["Pid"])
+        proc = ContainerProcess(generation, cid, pid,
+                                on_removed=(lambda: run.forget("container", name)) if run is not None else None)
+        def on_line(raw: bytes) -> None:
+            self.output(generation, raw.decode("utf-8", "replace").rstrip("\r"))
+
+        proc._pump = follow_logs(cid, on_line)
+        with self._lock:
+            self._started.append(proc)
+        return proc
+
+    def close(self) -> None:
+        """Remove every container this backend started (they are normally gone already)."""
+        with self._lock:
+            started, self._started = self._started, []
+        for proc in started:
+            proc.remove()

@@ -1,0 +1,128 @@
+"""What the packets say about each failure: a pure function of the history.
+
+For every failed invocation (and every failed init of the init phase) it looks
+at the packet events (harness/capture/sniffer.py) inside that window and says what
+happened below the error text, e.g. "invoke 2: DNS query never left the sandbox
+(no interface, no route)" or "invoke 3: SYN to 198.18.3.10:8080 retransmitted 3
+times, no answer". Identical explanations of consecutive failures are merged.
+Without a capture in the history it says nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from harness.checker.verdict import aspects_at, classify
+
+Event = dict[str, Any]
+PACKET_KINDS = {"dns_query", "dns_answer", "tcp_syn", "tcp_retransmit", "tcp_rst", "icmp_unreachable"}
+MAX_LINES = 8
+WHY_SILENT = [("eni", "no interface, no route"), ("link", "the link has no carrier"),
+              ("blackhole", "black-holed"), ("resolv_conf", "no nameserver in resolv.conf")]
+
+
+def _windows(events: list[Event]) -> list[tuple[str, float, float, str]]:
+    """(label, start, end, error class) of each failure."""
+    starts: dict[int, float] = {e["n"]: e["t_ms"] for e in events if e["kind"] == "invoke_start"}
+    init_phase = {e.get("generation"): e["t_ms"] for e in events
+                  if e["kind"] == "init_start" and e.get("phase") == "init"}
+    out: list[tuple[str, float, float, str]] = []
+    for e in events:
+        if e["kind"] == "invoke_end" and e.get("status") != "ok":
+            text = f"{e.get('error_type', '')}: {e.get('error_message', '')}"
+            phase = "init" if e.get("status") == "init_error" else "invoke"
+            out.append((f"invoke {e['n']}", starts.get(e["n"], float(e["t_ms"])), float(e["t_ms"]),
+                        classify(text, phase)))
+        elif e["kind"] == "init_error" and e.get("generation") in init_phase:
+            text = f"{e.get('error_type', '')}: {e.get('error_message', '')}"
+            out.append((f"init of runtime #{e['generation']}", init_phase[e["generation"]], e["t_ms"],
+                        classify(text, "init")))
+    return sorted(out, key=lambda w: w[1])
+
+
+def _silence(events: list[Event], t_ms: float) -> str:
+    impaired = aspects_at(events, t_ms)
+    for aspect, why in WHY_SILENT:
+        if impaired.get(aspect):
+            return f" ({why})"
+    swaps = [e for e in events if e["kind"] == "fault" and e.get("fault") == "swap_eni" and e.get("verified")
+             and e["t_ms"] <= t_ms and isinstance(e.get("detail"), dict)
+             and e["detail"].get("from", {}).get("address") != e["detail"].get("to", {}).get("address")]
+    if swaps:
+        # The kernel cannot route a segment whose source address is gone: a pooled
+        # connection's request and its retransmissions never reach the wire.
+        old = swaps[-1]["detail"]["from"]["address"]
+        return (f" (a connection pooled before the ENI swap at {swaps[-1]['t_ms']:.0f} ms still uses "
+                f"{old}, which is gone, so nothing can leave on it)")
+    return " (nothing tried the network: a failure remembered from earlier?)"
+
+
+def _explain(events: list[Event], packets: list[Event], start: float, error_class: str) -> str:
+    parts: list[str] = []
+    queries = [p for p in packets if p["kind"] == "dns_query" and p.get("sent")]
+    local = [q for q in queries if q["iface"] == "lo"]
+    if local:
+        refused = any(p["kind"] == "icmp_unreachable" and p.get("about", "").endswith(":53") for p in packets)
+        parts.append(f"DNS query went to {local[0]['dst']} (resolv.conf has no nameserver)"
+                     + (", refused" if refused else ""))
+    by_target: dict[tuple[str, str], list[Event]] = defaultdict(list)
+    for q in queries:
+        if q["iface"] != "lo":
+            by_target[(q["name"], q["dst"])].append(q)
+    for (name, dst), qs in by_target.items():
+        unanswered = [q for q in qs if not q.get("answered")]
+        rcodes = sorted({q["rcode"] for q in qs if q.get("answered") and q.get("rcode") != "NOERROR"})
+        if unanswered:
+            parts.append(f"{len(unanswered)} DNS quer{'y' if len(unanswered) == 1 else 'ies'} for {name} "
+                         f"to {dst} got no answer")
+        if rcodes:
+            parts.append(f"DNS for {name} answered {'/'.join(rcodes)}")
+    syns = [p for p in packets if p["kind"] == "tcp_syn"]
+    for syn in syns:
+        if not syn.get("answered"):
+            again = syn.get("retransmits", 0)
+            parts.append(f"SYN to {syn['dst']} " + (f"retransmitted {again} times, no answer" if again
+                                                     else "got no answer"))
+    data: dict[str, int] = defaultdict(int)
+    for p in packets:
+        if p["kind"] == "tcp_retransmit" and p["what"] == "data":
+            data[p["dst"]] = max(data[p["dst"]], p["count"])
+    for dst, count in data.items():
+        parts.append(f"request to {dst} retransmitted {count} time{'s' if count > 1 else ''} without a reply")
+    for rst in (p for p in packets if p["kind"] == "tcp_rst"):
+        parts.append(f"connection {rst['flow']} reset ({'by the sandbox' if rst.get('sent') else 'by the peer'})")
+    if parts:
+        return "; ".join(dict.fromkeys(parts))
+    if error_class == "dns":
+        return "DNS query never left the sandbox" + _silence(events, start)
+    if error_class in ("connect", "timeout"):
+        return "no packet left the sandbox" + _silence(events, start)
+    return "no DNS query or connection attempt in this window"
+
+
+def explain(events: list[Event]) -> list[str]:
+    if not any(e["kind"] == "capture" for e in events):
+        return []
+    packets = sorted((e for e in events if e["kind"] in PACKET_KINDS), key=lambda e: e["t_ms"])
+    merged: list[tuple[list[str], str]] = []
+    for label, start, end, error_class in _windows(events):
+        inside = [p for p in packets if start <= p["t_ms"] <= end]
+        text = _explain(events, inside, start, error_class)
+        if merged and merged[-1][1] == text:
+            merged[-1][0].append(label)
+        else:
+            merged.append(([label], text))
+    lines = [f"{_labels(labels)}: {text}" for labels, text in merged]
+    if len(lines) > MAX_LINES:
+        lines = lines[: MAX_LINES - 1] + [f"... and {len(lines) - MAX_LINES + 1} more"]
+    return lines
+
+
+def _labels(labels: list[str]) -> str:
+    if len(labels) == 1:
+        return labels[0]
+    invokes = [label.split()[1] for label in labels if label.startswith("invoke ")]
+    if len(invokes) == len(labels):
+        return f"invokes {invokes[0]}-{invokes[-1]}" if len(invokes) > 2 else f"invokes {', '.join(invokes)}"
+    return ", ".join(labels)

@@ -1,0 +1,197 @@
+"""`enirace demo`: a small sweep over every sample handler of each runtime that can
+run here, under late-eni-attach (over a few attach offsets) and eni-swap, then a
+verdict table and report.html. What cannot run is skipped with the reason."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from harness import cleanup
+from harness.errors import UserError
+from harness.report.aggregate import Aggregate, CellAgg
+from harness.scenario import model as sc
+from harness.sweep import results as res
+from harness.sweep.grid import SweepSpec
+
+# Attach offsets after the runtime is spawned: before, around and after the moment
+# the handlers first use the network at init (~100-200 ms after spawn).
+OFFSETS = {"late-eni-attach": "0ms,100ms,200ms,500ms,800ms"}
+SCENARIOS = ("late-eni-attach", "eni-swap")
+CASE_AXIS = "function.runtime+function.handler"
+
+
+def runtime_cases() -> tuple[list[tuple[str, str]], list[str]]:
+    """(runtime, handler) pairs that can run here, and what is skipped and why."""
+    from harness.function import launch as functions
+
+    cases = [("python", h) for h in functions.python_samples()]
+    skipped: list[str] = []
+    samples = getattr(functions, "dotnet_samples", None)
+    try:
+        from harness.function import dotnet as dotnet
+    except ImportError:
+        dotnet = None  # type: ignore[assignment]
+    if samples is None or dotnet is None:
+        skipped.append(".NET samples: .NET support is not in this build (harness/function/dotnet.py)")
+    elif dotnet.locate_runtime() is None:
+        skipped.append(f".NET samples: no .NET 8 runtime; fix: {dotnet.runtime_fix_hint()}")
+    elif dotnet.locate_compiler() is None:
+        skipped.append(f".NET samples: no C# compiler; fix: {dotnet.compiler_fix_hint()}")
+    else:
+        try:
+            dotnet.build_samples()  # once, here, rather than racing in the workers
+            cases += [("dotnet", h) for h in samples()]
+        except UserError as exc:
+            skipped.append(f".NET samples: the build failed: {exc}")
+    return cases, skipped
+
+
+def docker_note() -> str:
+    """The demo runs functions as processes (no image builds, under 3 minutes); say
+    whether Docker could run them too, and how."""
+    how = "`--set backend=docker` runs any sweep in containers"
+    if "backend" not in sc.Scenario.model_fields:
+        return "Docker backend: not in this build; the demo runs functions as processes"
+    if shutil.which("docker") is None:
+        return "Docker backend: skipped (no docker CLI); the demo runs functions as processes"
+    try:
+        ok = subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    if not ok:
+        return f"Docker backend: skipped (no Docker engine answering); with dockerd, {how}"
+    return f"Docker backend: not part of the demo (containers cost seconds per trial); {how}"
+
+
+def _fresh(out: Path) -> None:
+    """The demo starts over each time, but only removes a sweep directory's own files."""
+    if (out / res.SWEEP_FILE).exists():
+        shutil.rmtree(out / res.TRIALS_DIR, ignore_errors=True)
+        for name in (res.SWEEP_FILE, res.RESULTS_FILE, "report.html", "summary.csv"):
+            (out / name).unlink(missing_ok=True)
+
+
+def plan_demo(scenarios_dir: Path) -> tuple[SweepSpec, list[tuple[str, str]], list[str]]:
+    """The demo's grid, the (runtime, handler) cases in it, and what it skips and why."""
+    from harness.sweep.define import build_spec
+
+    cases, skipped = runtime_cases()
+    paths, axes = [], []
+    for name in SCENARIOS:
+        path = scenarios_dir / f"{name}.yaml"
+        if not path.exists():
+            skipped.append(f"{name}: {path} is not in this checkout")
+            continue
+        values = ",".join(f"{r}+{h}" for r, h in cases)
+        own = [f"{CASE_AXIS}={values}"]
+        if name in OFFSETS:
+            own.append(f"schedule[0].at.offset={OFFSETS[name]}")
+        paths.append(path)
+        axes.append(own)
+    if not paths:
+        raise UserError(f"{scenarios_dir}: none of {', '.join(SCENARIOS)} is there; run the demo from the repo")
+    skipped.append(docker_note())
+    return build_spec(paths, repeats=1, controls=1, per_scenario_axes=axes, use_blocks=False), cases, skipped
+
+
+def run_demo_sweep(console: Console, scenarios_dir: Path, out: Path, workers: int = 2) -> int:
+    from harness.report import write_report
+    from harness.sweep.runner import run_sweep
+
+    started = time.monotonic()
+    if not console.is_terminal:  # a log file or CI: room for the table rather than 80 columns
+        console.width = max(console.width, 110)
+    spec, cases, skipped = plan_demo(scenarios_dir)
+    _fresh(out)
+    cleanup.cleanup()
+    for note in skipped:
+        console.print(f"[yellow]skipped[/] {note}" if "Docker" not in note else f"[dim]{note}[/]",
+                      highlight=False)
+    runtimes = sorted({r for r, _ in cases})
+    console.print(f"demo: {', '.join(p.name for p in spec.plans)} × {len(cases)} sample handlers "
+                  f"({', '.join(runtimes)}), {workers} workers")
+    outcome = run_sweep(spec, out, workers, console, command=["demo"])
+    report = write_report(out, max_timelines=200)  # a small sweep: every trial's timeline
+    for title, panel_table in verdict_tables(report.agg):
+        console.print(title, style="bold", highlight=False)
+        console.print(panel_table)
+    errors = stuck_errors(report.agg)
+    if errors:
+        console.print("stuck, and what the handler kept failing with:")
+        for line in errors:
+            console.print(line, soft_wrap=True, highlight=False)
+    console.print("absorbed: the fault hit, no invocation failed · recovered: failed, then worked again · "
+                  "stuck: still failing after the network came back · flaky: a control trial without "
+                  "the fault failed")
+    console.print(f"{outcome.ran} trials in {time.monotonic() - started:.0f} s · trial folders: {out}/trials/")
+    console.print(f"report: {report.html}")
+    return 2 if report.agg.totals["harness_error"] or report.agg.lost else 0
+
+
+def cell_text(agg: Aggregate, cell: CellAgg) -> str:
+    status = agg.status(cell)
+    n = cell.valid
+    count = f" {cell.verdicts['stuck']}/{n}" if n > 1 else ""
+    if status == "flaky":
+        return "[bold magenta]flaky[/]"
+    if status == "stuck":
+        return f"[bold red]stuck{count}[/]"
+    if status == "failed":
+        return f"[yellow]recovered{f' {cell.failed_any}/{n}' if n > 1 else ''}[/]"
+    if status == "ok":
+        word = "healthy" if cell.verdicts["healthy"] == cell.valid else "absorbed"
+        return f"[green]{word}[/]"
+    return f"[magenta]{status}[/]"
+
+
+def verdict_tables(agg: Aggregate) -> list[tuple[str, Table]]:
+    tables = []
+    for panel in agg.panels:
+        plan = agg.spec.plans[panel.plan]
+        where = ""
+        for entry in plan.doc.get("schedule") or []:
+            at = str(entry.get("at"))
+            if panel.x is not None and panel.x.keys[0].endswith(".offset"):
+                at = at.split("+")[0].strip() + " + offset"
+            where = f"{entry.get('do')} at {at}"
+            break
+        table = Table()
+        table.add_column("runtime handler", no_wrap=True)
+        for x in panel.xs:
+            table.add_column(f"+{x}" if panel.x is not None else "verdict", no_wrap=True)
+        by_pos: dict[tuple[str, str], Any] = {(c.row, c.x_label): c for c in agg.cells.values()
+                                              if c.plan == panel.plan}
+        for row in panel.rows:
+            cells = [by_pos.get((row, x)) for x in panel.xs]
+            table.add_row(row.replace(" · ", " "), *(cell_text(agg, c) if c else "" for c in cells))
+        tables.append((f"{panel.name}: {where}", table))
+    return tables
+
+
+def stuck_errors(agg: Aggregate) -> list[str]:
+    """One line per stuck row: what the handler kept saying, from which offset on."""
+    from harness.checker.verdict import headline
+
+    first: dict[tuple[int, str], tuple[int, str, str]] = {}
+    for record in res.iter_results(agg.out):
+        cell = agg.cells.get(record.get("cell") or "")
+        v = record["verdict"]
+        if cell is None or v["verdict"] != "stuck" or not v.get("failures"):
+            continue
+        panel = agg.panels[cell.plan]
+        pos = panel.xs.index(cell.x_label) if cell.x_label in panel.xs else 0
+        key = (cell.plan, cell.row)
+        if key not in first or pos < first[key][0]:
+            first[key] = (pos, cell.x_label, headline(v["failures"][-1]["text"], 70))
+    lines = []
+    for (plan, row), (_, x, text) in sorted(first.items()):
+        at = f" (from +{x})" if agg.panels[plan].x is not None else ""
+        lines.append(f"  {agg.panels[plan].name}: {row.replace(' · ', ' ')}{at}: {text}")
+    return lines

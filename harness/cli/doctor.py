@@ -1,0 +1,156 @@
+"""`enirace doctor`: what the harness needs, what it found, and how to fix the rest."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from harness.lab.addressing import DEFAULT_POOL
+
+CAP_NET_ADMIN = 12
+CAP_SYS_ADMIN = 21
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    found: str
+    fix: str = ""
+    required: bool = True
+
+
+def effective_caps() -> int:
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("CapEff:"):
+                return int(line.split()[1], 16)
+    return 0
+
+
+def has_privileges() -> bool:
+    caps = effective_caps()
+    return bool(caps & (1 << CAP_NET_ADMIN)) and bool(caps & (1 << CAP_SYS_ADMIN))
+
+
+PRIVILEGE_FIX = ("network namespaces need CAP_NET_ADMIN and CAP_SYS_ADMIN: run it with sudo, "
+                 "or through the privileged compose service (docker compose run harness ...)")
+
+
+def check_privileges() -> Check:
+    ok = has_privileges()
+    who = "root" if os.geteuid() == 0 else f"uid {os.geteuid()}"
+    return Check("privileges", ok, f"{who}, CAP_NET_ADMIN+CAP_SYS_ADMIN {'present' if ok else 'missing'}",
+                 PRIVILEGE_FIX)
+
+
+def check_iproute2() -> Check:
+    ip = shutil.which("ip")
+    if not ip:
+        return Check("iproute2", False, "no `ip` command", "apt-get install -y iproute2")
+    out = subprocess.run([ip, "-V"], capture_output=True, text=True).stdout.strip()
+    return Check("iproute2", True, out or ip)
+
+
+def fault_tool_checks() -> list[Check]:
+    """What some faults need beyond iproute2 (docs/faults.md)."""
+    iptables = shutil.which("iptables-restore")
+    with open("/proc/filesystems") as fh:
+        overlay = any(line.split()[-1:] == ["overlay"] for line in fh)
+    return [
+        Check("iptables (blackhole, netem)", iptables is not None, iptables or "no iptables-restore",
+              "apt-get install -y iptables", required=False),
+        # The process backend overlays the sandbox's /etc (lab/sandbox_etc.py).
+        Check("overlayfs (sandbox /etc)", overlay,
+              "overlay in /proc/filesystems" if overlay else "the kernel has no overlayfs",
+              "modprobe overlay"),
+        Check("tshark (read capture.pcap)", shutil.which("tshark") is not None,
+              shutil.which("tshark") or "not installed", "apt-get install -y tshark", required=False),
+    ]
+
+
+def check_module(module: str, package: str) -> Check:
+    try:
+        mod = importlib.import_module(module)
+    except Exception as exc:
+        return Check(package, False, f"import {module} failed: {exc}",
+                     "pip install -e . (inside the project's venv)")
+    version = getattr(mod, "__version__", "") or _dist_version(package)
+    return Check(package, True, f"{package} {version}".strip())
+
+
+def _dist_version(package: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def check_pool() -> Check:
+    from harness.errors import PoolError
+    from harness.lab.addressing import check_pool, parse_pool
+
+    try:
+        check_pool(parse_pool(DEFAULT_POOL))
+    except PoolError as exc:
+        return Check("address pool", False, str(exc), "set lab.pool to a range no host route uses")
+    except Exception as exc:
+        return Check("address pool", False, f"cannot read host routes: {exc}", PRIVILEGE_FIX)
+    return Check("address pool", True, f"{DEFAULT_POOL} is free on this host")
+
+
+def check_lab() -> Check:
+    """Build and tear down a real lab: the one check that proves the kernel side works."""
+    if not has_privileges():
+        return Check("lab (netns, veth, bridge)", False, "skipped: no privileges", PRIVILEGE_FIX)
+    from harness.lab import addressing
+    from harness.lab.topology import Lab
+    from harness.ownership import Run
+
+    try:
+        with Run.register("doctor") as run:
+            lease = addressing.acquire(addressing.parse_pool(DEFAULT_POOL), run)
+            lab = Lab(run, lease.subnet)
+            try:
+                lab.up()
+                lab.attach_eni()
+                state = lab.sandbox_state()
+            finally:
+                lab.down()
+                lease.release()
+        return Check("lab (netns, veth, bridge)", True,
+                     f"built and removed a lab; ENI {state['links'][0]['addresses'][0]}")
+    except Exception as exc:
+        return Check("lab (netns, veth, bridge)", False, f"{type(exc).__name__}: {exc}",
+                     "needs a kernel with veth and bridge support (modprobe veth bridge)")
+
+
+def dotnet_checks() -> list[Check]:
+    """The .NET 8 runtime and the C# compiler (optional: only .NET functions need them)."""
+    from harness.function import dotnet as dotnet
+
+    runtime, compiler = dotnet.locate_runtime(), dotnet.locate_compiler()
+    return [
+        Check(".NET 8 runtime", runtime is not None,
+              dotnet.describe_runtime(runtime) if runtime else "not found",
+              dotnet.runtime_fix_hint(), required=False),
+        Check("C# compiler", compiler is not None,
+              dotnet.describe_compiler(compiler) if compiler else "not found",
+              dotnet.compiler_fix_hint(), required=False),
+    ]
+
+
+def run_checks() -> list[Check]:
+    checks = [check_privileges(), check_iproute2()]
+    for module, package in (("pyroute2", "pyroute2"), ("dnslib", "dnslib"),
+                            ("awslambdaric", "awslambdaric"), ("requests", "requests")):
+        checks.append(check_module(module, package))
+    from harness.backends.docker.doctor import docker_checks
+
+    checks += [check_pool(), check_lab(), *fault_tool_checks(), *dotnet_checks(), *docker_checks()]
+    return checks

@@ -1,0 +1,393 @@
+"""The Runtime API emulator: one RIE-compatible endpoint per trial, bound inside
+the sandbox (127.0.0.1:9001 for the runtime, 0.0.0.0:8080 for RIE-style invokes),
+served by threads of the harness so lifecycle events cost no IPC.
+
+Lifecycle (research/rie.md §1.7): the first /next of a runtime ends its init. An
+init failure (posted /init/error, or an exit before /next) inside an invoke is
+retried once when it was the environment's first init, as RIE and Lambda do. A
+timeout SIGKILLs the runtime's process group; the next invoke re-inits.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness import signals
+from harness.backends.process import LaunchSpec
+from harness.emulator import http as rie_http
+from harness.emulator import protocol as rp
+from harness.function.handle import RuntimeHandle
+from harness.history.recorder import History
+from harness.lab.netserver import NamespacedTCPServer
+
+RUNTIME_ADDR = ("127.0.0.1", 9001)
+INVOKE_ADDR = ("0.0.0.0", 8080)
+# How long a runtime that posted /init/error gets to exit on its own.
+EXIT_GRACE_S = 2.0
+
+Spawner = Callable[[LaunchSpec, int], RuntimeHandle]
+
+
+@dataclass
+class Invocation:
+    n: int
+    payload: bytes
+    deadline_mono: float
+    deadline_epoch_ms: int
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    outcome: rp.InvokeOutcome | None = None
+
+
+class RuntimeAPI:
+    def __init__(self, sandbox: str | None, history: History, spawn: Spawner, launch: LaunchSpec,
+                 timeout_s: float, init_timeout_s: float = 10.0,
+                 function_name: str = "test_function", log: Callable[[str], None] | None = None,
+                 runtime_addr: tuple[str, int] = RUNTIME_ADDR, invoke_addr: tuple[str, int] = INVOKE_ADDR
+                 ) -> None:
+        # sandbox None: listen in the caller's own namespace (the enirace-rie drop-in).
+        self.sandbox = sandbox
+        self.runtime_addr = runtime_addr
+        self.invoke_addr = invoke_addr
+        self.history = history
+        self._spawn = spawn
+        self.launch = launch
+        self.timeout_s = timeout_s
+        self.init_timeout_s = init_timeout_s
+        self.arn = f"arn:aws:lambda:us-east-1:012345678912:function:{function_name}"
+        self.log = log or (lambda line: None)
+        self._cv = threading.Condition()
+        self._invoke_lock = threading.Lock()
+        self._gen = 0
+        self._proc: RuntimeHandle | None = None
+        # none | starting | ready | running | responded | init_error | exited
+        self._state = "none"
+        self._init_error: bytes = b""
+        self._exit_code: int | None = None
+        self._exit_oom = False
+        self._pending: Invocation | None = None
+        self._current: Invocation | None = None
+        self._inits = 0
+        self._invokes = 0
+        self._stopping = False
+        self._servers: list[NamespacedTCPServer] = []
+
+    # -- listeners --------------------------------------------------------------
+
+    def start(self, serve_invoke_port: bool = True) -> None:
+        runtime = NamespacedTCPServer(self.sandbox, self.runtime_addr, _Handler, api=self, role="runtime")
+        runtime.start("runtime-api")
+        self._servers.append(runtime)
+        if serve_invoke_port:
+            invoke = NamespacedTCPServer(self.sandbox, self.invoke_addr, _Handler, api=self, role="invoke")
+            invoke.start("rie-invoke")
+            self._servers.append(invoke)
+
+    def stop(self) -> None:
+        with self._cv:
+            self._stopping = True
+            proc, self._proc = self._proc, None
+            self._cv.notify_all()
+        if proc is not None:
+            proc.kill_group()
+            proc.wait()
+        for server in self._servers:
+            server.stop()
+        self._servers.clear()
+
+    # -- runtime processes --------------------------------------------------------
+
+    def _start_runtime(self, phase: str) -> None:
+        """Spawn a bootstrap (caller holds the lock)."""
+        self._gen += 1
+        self._inits += 1
+        self._state = "starting"
+        self._init_error = b""
+        self._exit_code = None
+        self._exit_oom = False
+        # Uninterruptible until the runtime and its watcher are both known: a Ctrl-C
+        # in between would leave a process (and its cgroup) that stop() never sees.
+        with signals.deferred():
+            proc = self._spawn(self.launch, self._gen)
+            self._proc = proc
+            self.history.record("init_start", generation=self._gen, phase=phase, pid=proc.pid,
+                                command=self.launch.description)
+            threading.Thread(target=self._watch, args=(proc,), daemon=True,
+                             name=f"runtime-{self._gen}-watch").start()
+
+    def _watch(self, proc: RuntimeHandle) -> None:
+        code = proc.wait()
+        # The process backend's cgroup says whether the OOM killer did it (memory_mb).
+        oom = bool(getattr(proc, "oom_killed", lambda: False)())
+        reason = rp.exit_reason(code) + (" (out of memory: over function.memory_mb)" if oom else "")
+        with self._cv:
+            if proc is not self._proc:
+                # Killed on purpose (timeout, shutdown); _kill already recorded the reset.
+                self.history.record("runtime_exit", generation=proc.generation, code=code,
+                                    during="killed", reason=reason, oom=oom)
+                return
+            during = self._state
+            self.history.record("runtime_exit", generation=proc.generation, code=code, during=during,
+                                reason=reason, oom=oom)
+            self._exit_code, self._exit_oom = code, oom
+            self._proc = None
+            if during == "starting":
+                etype, msg = (rp.exit_error_type(oom), rp.exit_reason(code))
+                self.history.record("init_error", generation=proc.generation, source="exit",
+                                    error_type=etype, error_message=msg)
+            elif during == "running" and self._current and not self._current.outcome:
+                inv = self._current
+                self._finish(inv, rp.InvokeOutcome("crash", rp.exit_error_body(inv.request_id, code, oom),
+                                                   error_type=rp.exit_error_type(oom),
+                                                   error_message=rp.exit_reason(code)))
+                self.history.record("reset", reason="runtime_exit", generation=proc.generation)
+            self._state = "exited"
+            self._cv.notify_all()
+
+    def _kill(self, reason: str) -> None:
+        """SIGKILL the runtime's process group (caller holds the lock)."""
+        proc = self._proc
+        if proc is None:
+            return
+        self._proc = None  # tells its watcher the exit was ours
+        self._state = "exited"
+        proc.kill_group()
+        self.history.record("reset", reason=reason, generation=proc.generation, pid=proc.pid)
+
+    def _await_init(self, deadline: float) -> str:
+        """Wait for the starting runtime to become ready. Returns ready|failed|timeout."""
+        gen = self._gen
+        while True:
+            if self._gen != gen or self._state == "exited":
+                return "failed"
+            if self._state == "ready":
+                return "ready"
+            if self._state == "init_error":
+                # The runtime reported its failure; it should exit on its own.
+                grace = min(deadline, time.monotonic() + EXIT_GRACE_S)
+                while self._state == "init_error" and self._gen == gen and time.monotonic() < grace:
+                    self._cv.wait(grace - time.monotonic())
+                if self._state == "init_error" and self._gen == gen:
+                    self._kill("init_error_no_exit")
+                return "failed"
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._stopping:
+                return "timeout"
+            self._cv.wait(remaining)
+
+    def init(self) -> str:
+        """Eager init (Lambda's init phase, limited to init_timeout_s)."""
+        with self._cv:
+            self._start_runtime("init")
+            result = self._await_init(time.monotonic() + self.init_timeout_s)
+            if result == "timeout":
+                self.history.record("init_error", generation=self._gen, source="timeout",
+                                    error_type="Runtime.InitTimeout",
+                                    error_message=f"init exceeded {self.init_timeout_s:.1f} s")
+                self._kill("init_timeout")
+            return result
+
+    # -- invocations --------------------------------------------------------------------
+
+    def invoke(self, payload: bytes) -> tuple[int, rp.InvokeOutcome]:
+        """Deliver one event and wait for its outcome.
+
+        Invocations are serialised, as Lambda runs one per environment; the real RIE
+        crashes on a concurrent invoke instead (research/rie.md §1.8)."""
+        with self._invoke_lock:
+            return self._invoke(payload)
+
+    def _invoke(self, payload: bytes) -> tuple[int, rp.InvokeOutcome]:
+        with self._cv:
+            self._invokes += 1
+            n = self._invokes
+            now = time.monotonic()
+            inv = Invocation(n, payload, now + self.timeout_s, int((time.time() + self.timeout_s) * 1000))
+            self.history.record("invoke_start", n=n, request_id=inv.request_id)
+            self.log(f"START RequestId: {inv.request_id} Version: $LATEST")
+            starts: list[int] = []
+            reinit = False
+            if self._state not in ("ready", "responded"):
+                attempts = 2 if self._inits == 0 else 1
+                result = "failed"
+                for _ in range(attempts):
+                    reinit = reinit or self._inits > 0
+                    self._start_runtime("invoke")
+                    starts.append(self._gen)
+                    result = self._await_init(inv.deadline_mono)
+                    if result != "failed":
+                        break
+                if result == "timeout":
+                    self._kill("timeout")
+                    self._finish(inv, self._timeout_outcome())
+                elif result == "failed":
+                    body = self._init_error or b""
+                    etype, msg = rp.parse_function_error(body) if body else (
+                        rp.exit_error_type(self._exit_oom), rp.exit_reason(self._exit_code or 0))
+                    self._finish(inv, rp.InvokeOutcome("init_error", body, error_type=etype,
+                                                       error_message=msg))
+            if inv.outcome is None:
+                self._pending = inv
+                self._cv.notify_all()
+                while inv.outcome is None:
+                    remaining = inv.deadline_mono - time.monotonic()
+                    if remaining <= 0 or self._stopping:
+                        self.history.record("timeout", n=n, request_id=inv.request_id)
+                        self._pending = None
+                        self._kill("timeout")
+                        self._finish(inv, self._timeout_outcome())
+                        break
+                    self._cv.wait(remaining)
+            outcome = inv.outcome
+            assert outcome is not None
+            outcome.reinit = reinit
+            outcome.init_starts = starts
+            self.history.record("invoke_end", n=n, request_id=inv.request_id, status=outcome.status,
+                                error_type=outcome.error_type, error_message=outcome.error_message,
+                                reinit=reinit, init_starts=starts,
+                                body=outcome.body[:2000].decode("utf-8", "replace"),
+                                duration_ms=round((time.monotonic() - now) * 1000, 3))
+            if outcome.status in ("ok", "error", "timeout"):
+                self.log(f"END RequestId: {inv.request_id}")
+            return n, outcome
+
+    def _timeout_outcome(self) -> rp.InvokeOutcome:
+        return rp.InvokeOutcome("timeout", rp.timeout_body(self.timeout_s),
+                                content_type="text/plain; charset=utf-8", error_type="Timeout",
+                                error_message=f"Task timed out after {self.timeout_s:.2f} seconds")
+
+    def _finish(self, inv: Invocation, outcome: rp.InvokeOutcome) -> None:
+        if inv.outcome is None:
+            inv.outcome = outcome
+            self._cv.notify_all()
+
+    # -- Runtime API endpoints (called from handler threads) ----------------------------
+
+    def next_invocation(self) -> Invocation | tuple[int, bytes] | None:
+        with self._cv:
+            gen = self._gen
+            if self._state == "init_error":
+                return rp.invalid_transition("InitError", "Ready")
+            if self._state == "starting":
+                self._state = "ready"
+                self.history.record("runtime_ready", generation=gen)
+                self._cv.notify_all()
+            elif self._state == "running" and self._current is not None:
+                return self._current  # RIE re-renders the current event
+            elif self._state in ("responded", "ready"):
+                self._state = "ready"
+            while self._pending is None:
+                if self._gen != gen or self._stopping:
+                    return None  # the runtime was replaced: drop the connection
+                self._cv.wait()
+            if self._gen != gen:
+                return None
+            inv, self._pending = self._pending, None
+            self._current = inv
+            self._state = "running"
+            return inv
+
+    def post_result(self, request_id: str, kind: str, body: bytes, headers: Any
+                    ) -> tuple[int, bytes]:
+        """/response or /error for `request_id`."""
+        with self._cv:
+            cur = self._current
+            if cur is None or cur.request_id != request_id:
+                return rp.invalid_request_id()
+            dst = "InvocationResponse" if kind == "response" else "InvocationErrorResponse"
+            if self._state != "running" or cur.outcome is not None:
+                return rp.invalid_transition(_state_name(self._state), dst)
+            if kind == "response":
+                outcome = rp.InvokeOutcome("ok", body, headers.get("Content-Type") or "application/json")
+            else:
+                etype, msg = rp.parse_function_error(body)
+                etype = etype or headers.get("Lambda-Runtime-Function-Error-Type", "")
+                delivered, ctype = rp.delivered_error(body, headers.get("Content-Type"))
+                outcome = rp.InvokeOutcome("error", delivered, ctype, error_type=etype, error_message=msg)
+            self._finish(cur, outcome)
+            self._state = "responded"
+            return 202, rp.ACCEPTED
+
+    def post_init_error(self, body: bytes, headers: Any) -> tuple[int, bytes]:
+        with self._cv:
+            if self._state != "starting":
+                return rp.invalid_transition(_state_name(self._state), "InitError")
+            self._state = "init_error"
+            self._init_error = body
+            etype, msg = rp.parse_function_error(body)
+            self.history.record("init_error", generation=self._gen, source="init/error",
+                                error_type=etype or headers.get("Lambda-Runtime-Function-Error-Type", ""),
+                                error_message=msg)
+            self._cv.notify_all()
+            return 202, rp.ACCEPTED
+
+
+def _state_name(state: str) -> str:
+    return {"none": "Started", "starting": "Started", "ready": "Ready", "running": "Running",
+            "responded": "RuntimeResponseSentState", "init_error": "InitError",
+            "exited": "Started"}.get(state, state)
+
+
+_RESULT = re.compile(rf"^{rp.API_PREFIX}/runtime/invocation/(?P<id>[^/]+)/(?P<kind>response|error)$")
+
+
+class _Handler(rie_http.Handler):
+    server_version = "enirace-rie"
+
+    @property
+    def api(self) -> RuntimeAPI:
+        return self.server.api  # type: ignore[attr-defined]
+
+    def _body(self) -> bytes | None:
+        """Read the request body; None when it exceeds the payload limit (drained)."""
+        return rie_http.read_body(self.rfile, self.headers, rp.MAX_PAYLOAD)
+
+    def _dispatch(self, method: str) -> None:
+        role = self.server.role  # type: ignore[attr-defined]
+        path = self.path.split("?", 1)[0]
+        if role == "invoke":
+            return self._invoke(path)
+        if method == "GET" and path == f"{rp.API_PREFIX}/ping":
+            return self._reply(200, b"pong", "text/plain; charset=utf-8")
+        if method == "GET" and path == f"{rp.API_PREFIX}/runtime/invocation/next":
+            return self._next()
+        if method == "POST" and path == f"{rp.API_PREFIX}/runtime/init/error":
+            body = self._body()
+            if body is None:
+                return self._reply(*rp.too_large())
+            return self._reply(*self.api.post_init_error(body, self.headers))
+        m = _RESULT.match(path)
+        if method == "POST" and m:
+            body = self._body()
+            if body is None:
+                return self._reply(*rp.too_large())
+            return self._reply(*self.api.post_result(m.group("id"), m.group("kind"), body, self.headers))
+        self._reply(*rp.not_found(), ctype="text/plain; charset=utf-8")
+
+    def _next(self) -> None:
+        got = self.api.next_invocation()
+        if got is None:
+            self.close_connection = True
+            return
+        if isinstance(got, tuple):
+            return self._reply(*got)
+        self._reply(200, got.payload, "application/json", {
+            "Lambda-Runtime-Aws-Request-Id": got.request_id,
+            "Lambda-Runtime-Deadline-Ms": str(got.deadline_epoch_ms),
+            "Lambda-Runtime-Invoked-Function-Arn": self.api.arn,
+        })
+
+    def _invoke(self, path: str) -> None:
+        if path != rp.INVOKE_PATH:
+            return self._reply(*rp.not_found(), ctype="text/plain; charset=utf-8")
+        body = self._body()
+        if body is None:
+            return self._reply(*rp.too_large())
+        _, outcome = self.api.invoke(body)
+        status, ctype, payload = outcome.rie_response()
+        self._reply(status, payload, ctype)

@@ -1,0 +1,257 @@
+"""`enirace-rie`: the harness's Runtime API emulator as a stand-alone drop-in for
+`aws-lambda-rie` (research/rie.md §1): the same flags, environment variables,
+ports and log lines, so it can be copied to /usr/local/bin/aws-lambda-rie in an
+image that lacks the real one. Stdlib only (python3 is all it needs).
+
+    enirace-rie [--log-level L] [--runtime-api-address H:P]
+                [--runtime-interface-emulator-address H:P] [--enable-init-caching]
+                [bootstrap [args ...]]
+
+Deviations from the real RIE, on purpose: a concurrent invoke waits for the
+running one instead of crashing the emulator; REPORT's Init Duration is the real
+init time (the RIE prints ~0, its issue #106); --enable-init-caching is accepted
+and ignored (no SnapStart restore endpoints).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from harness.backends.process import MAX_LINE_BYTES, LaunchSpec, RuntimeProcess
+from harness.emulator import rie_log as rie_log
+from harness.emulator.api import RuntimeAPI
+from harness.history.recorder import Event, History
+
+BOOTSTRAP_SEARCH = ("/var/task/bootstrap", "/opt/bootstrap", "/var/runtime/bootstrap")
+ENV_DEFAULTS = {
+    "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/Functions",
+    "AWS_LAMBDA_LOG_STREAM_NAME": "$LATEST",
+    "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "3008",
+    "AWS_LAMBDA_FUNCTION_NAME": "test_function",
+}
+CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+_VALUE_FLAGS = ("--log-level", "--runtime-api-address", "--runtime-interface-emulator-address")
+
+
+class Options:
+    def __init__(self) -> None:
+        self.log_level = os.environ.get("LOG_LEVEL", "info").lower()
+        self.runtime_api = "127.0.0.1:9001"
+        self.emulator = "0.0.0.0:8080"
+        self.init_caching = False
+        self.args: list[str] = []  # positional: the bootstrap command, unknown flags kept
+
+
+def parse_args(argv: list[str]) -> Options:
+    """go-flags with IgnoreUnknown: known flags anywhere, everything else positional."""
+    opts = Options()
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        name, eq, value = arg.partition("=")
+        if name in _VALUE_FLAGS:
+            if not eq:
+                if i + 1 >= len(argv):
+                    raise SystemExit(f"enirace-rie: expected argument for flag `{name}'")
+                i += 1
+                value = argv[i]
+            if name == "--log-level":
+                opts.log_level = value.lower()
+            elif name == "--runtime-api-address":
+                opts.runtime_api = value
+            else:
+                opts.emulator = value
+        elif arg == "--enable-init-caching":
+            opts.init_caching = True
+        else:
+            opts.args.append(arg)
+        i += 1
+    if opts.log_level not in rie_log.LEVELS:
+        raise SystemExit(f"enirace-rie: not a valid logrus Level: {opts.log_level!r}")
+    return opts
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host or "0.0.0.0", int(port)
+
+
+def bootstrap(args: list[str]) -> tuple[list[str], Path, str]:
+    """(argv, cwd, handler) the way the RIE picks them (§1.2)."""
+    handler = os.environ.get("AWS_LAMBDA_FUNCTION_HANDLER", os.environ.get("_HANDLER", ""))
+    if not args:
+        for candidate in BOOTSTRAP_SEARCH:
+            if os.path.isfile(candidate):
+                return [candidate], Path("/var/task"), handler
+        raise SystemExit(rie_log.rapid_line("fatal", f"Couldn't find valid bootstrap(s): {list(BOOTSTRAP_SEARCH)}"))
+    if len(args) > 1:
+        handler = args[-1]  # RIE: with more than two os.Args, the last one is the handler
+    return list(args), Path.cwd(), handler
+
+
+def runtime_env(handler: str, runtime_api: str) -> dict[str, str]:
+    env = {**ENV_DEFAULTS, **os.environ}
+    for key in CREDENTIALS:
+        env.setdefault(key, "")
+    env["_HANDLER"] = handler
+    env["AWS_LAMBDA_RUNTIME_API"] = runtime_api
+    return env
+
+
+class _Console:
+    """Writes the RIE's two streams: rapid lines to stderr, START/END/REPORT and the
+    runtime's output to stdout."""
+
+    def __init__(self, level: str, memory_mb: str) -> None:
+        self.level = level
+        self.memory_mb = memory_mb
+        self._lock = threading.Lock()
+        self._init_start_ms: dict[int, float] = {}
+        self._ready = False
+        self._pending_invoke: str | None = None
+        self._first_init_ms: float | None = None
+        self._reported_init = False
+        self._ends: dict[str, Event] = {}
+
+    def out(self, line: str) -> None:
+        with self._lock:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+
+    def rapid(self, level: str, message: str, **fields: Any) -> None:
+        if rie_log.enabled(self.level, level):
+            with self._lock:
+                sys.stderr.write(rie_log.rapid_line(level, message, **fields) + "\n")
+                sys.stderr.flush()
+
+    def emulator_log(self, line: str) -> None:
+        """RuntimeAPI's START/END lines; REPORT follows END, as in the RIE."""
+        self.out(line)
+        if line.startswith("END RequestId: "):
+            end = self._ends.pop(line.split(": ", 1)[1], None)
+            if end is not None:
+                init_ms = None
+                if not self._reported_init and self._first_init_ms is not None:
+                    init_ms, self._reported_init = self._first_init_ms, True
+                self.out(rie_log.report_line(end["request_id"], end["duration_ms"], self.memory_mb, init_ms))
+
+    def on_event(self, e: Event) -> None:
+        kind = e["kind"]
+        if kind == "init_start":
+            gen = e["generation"]
+            self._ready = False
+            self._init_start_ms[gen] = e["t_ms"]
+            self.rapid("info", f"INIT START(type: on-demand, phase: {'init' if gen == 1 else 'invoke'})")
+            if not os.path.isdir("/opt/extensions"):
+                self.rapid("info", 'The extension\'s directory "/opt/extensions" does not exist, '
+                                   "assuming no extensions to be loaded.")
+            if not all(os.environ.get(k) for k in CREDENTIALS):
+                self.rapid("info", "Starting runtime without AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
+                                   "AWS_SESSION_TOKEN , Expected?: false")
+        elif kind == "runtime_ready":
+            took = e["t_ms"] - self._init_start_ms.get(e["generation"], e["t_ms"])
+            if self._first_init_ms is None:
+                self._first_init_ms = took
+            self._ready = True
+            self.rapid("info", "INIT RTDONE(status: success)")
+            self.rapid("info", f"INIT REPORT(durationMs: {took:.6f})")
+            if self._pending_invoke:
+                self.rapid("info", f"INVOKE START(requestId: {self._pending_invoke})")
+                self._pending_invoke = None
+        elif kind == "init_error":
+            took = e["t_ms"] - self._init_start_ms.get(e.get("generation", 0), e["t_ms"])
+            self.rapid("info", "INIT RTDONE(status: error)")
+            self.rapid("info", f"INIT REPORT(durationMs: {took:.6f})")
+            self.rapid("warning", "Init failed", InvokeID="", error=e.get("error_type") or "Runtime.Unknown")
+        elif kind == "invoke_start":
+            if self._ready:
+                self.rapid("info", f"INVOKE START(requestId: {e['request_id']})")
+            else:
+                self._pending_invoke = e["request_id"]
+        elif kind == "runtime_exit":
+            self.rapid("warning", f"Process runtime-{e['generation']} exited: {e['reason']}")
+        elif kind == "reset":
+            self.rapid("info", f"Reset initiated: {'Timeout' if e['reason'] == 'timeout' else 'ReleaseFail'}")
+        elif kind == "invoke_end":
+            self._pending_invoke = None
+            status = e["status"]
+            if status in ("ok", "error"):
+                self.rapid("info", f"INVOKE RTDONE(status: {'success' if status == 'ok' else 'error'}, "
+                                   f"produced bytes: {len(e.get('body', '').encode())}, "
+                                   f"duration: {e['duration_ms']:.6f}ms)")
+            elif status in ("crash", "init_error"):
+                self.rapid("warning", "Invoke failed", InvokeID=e["request_id"],
+                           error=e.get("error_type") or "Runtime.ExitError")
+            if status in ("ok", "error", "timeout"):
+                self._ends[e["request_id"]] = e
+
+
+class _Spawner:
+    """Starts the bootstrap in its own process group; its stdout and stderr go to ours."""
+
+    def __init__(self, console: _Console) -> None:
+        self.console = console
+
+    def __call__(self, spec: LaunchSpec, generation: int) -> RuntimeProcess:
+        popen = subprocess.Popen(spec.argv, env=spec.env, cwd=spec.cwd, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = RuntimeProcess(generation, popen)
+        proc._pump = threading.Thread(target=self._pump, args=(popen,), daemon=True)
+        proc._pump.start()
+        return proc
+
+    def _pump(self, popen: subprocess.Popen[bytes]) -> None:
+        assert popen.stdout is not None
+        while raw := popen.stdout.readline(MAX_LINE_BYTES):
+            self.console.out(raw.decode("utf-8", "replace").rstrip("\r\n"))
+        popen.stdout.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    opts = parse_args(sys.argv[1:] if argv is None else argv)
+    if "AWS_LAMBDA_MAX_CONCURRENCY" in os.environ:
+        sys.stderr.write("enirace-rie: AWS_LAMBDA_MAX_CONCURRENCY (managed-instances mode) is not "
+                         "supported; running one invoke at a time\n")
+    try:
+        timeout_s = int(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT", "300"))
+    except ValueError:
+        raise SystemExit("enirace-rie: AWS_LAMBDA_FUNCTION_TIMEOUT must be whole seconds") from None
+    env_all = {**ENV_DEFAULTS, **os.environ}
+    console = _Console(opts.log_level, env_all["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])
+    cmd, cwd, handler = bootstrap(opts.args)
+    console.rapid("info", f"exec '{cmd[0]}' (cwd={cwd}, handler={handler})")
+    spec = LaunchSpec(cmd, runtime_env(handler, opts.runtime_api), cwd, " ".join(cmd))
+    history = History()
+    history.subscribe(console.on_event, replay=False)
+    # Nothing reads the drop-in's history back; keep a long session from growing it.
+    history.subscribe(lambda e: history.events.clear() if len(history.events) > 256 else None, replay=False)
+    api = RuntimeAPI(None, history, _Spawner(console), spec, timeout_s=timeout_s, init_timeout_s=timeout_s,
+                     function_name=env_all["AWS_LAMBDA_FUNCTION_NAME"], log=console.emulator_log,
+                     runtime_addr=_address(opts.runtime_api), invoke_addr=_address(opts.emulator))
+    done = threading.Event()
+
+    def _stop(signum: int, frame: Any) -> None:
+        name = {int(signal.SIGTERM): "terminated", int(signal.SIGINT): "interrupt"}.get(signum, str(signum))
+        console.rapid("info", "Received signal", signal=name)
+        console.rapid("info", "Shutting down...")
+        done.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    api.start()
+    try:
+        done.wait()
+    finally:
+        api.stop()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""Render a trial's history as a readable timeline and its verdict, with rich."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from harness.checker.verdict import Verdict, classify, headline
+
+VERDICT_STYLE = {"healthy": "bold green", "recovered": "bold yellow", "stuck": "bold red",
+                 "fault_not_armed": "bold magenta", "harness_error": "bold red"}
+QUIET = {"log", "resolver_query", "service_request", "invoke_start", "dns_query", "dns_answer",
+         "tcp_syn", "schedule", "capture_start"}
+PACKET_NOTABLE = {"dns_query", "tcp_syn", "tcp_retransmit", "tcp_rst", "icmp_unreachable"}
+
+
+def _detail(detail: Any) -> str:
+    if not isinstance(detail, dict):
+        return str(detail or "")
+    parts = []
+    for key, value in detail.items():
+        if isinstance(value, dict):
+            value = value.get("address") or value.get("ifname") or ""
+        if value not in (None, "", [], {}):
+            parts.append(f"{key}={value}")
+    return " ".join(parts)
+
+
+def _notable(event: dict[str, Any]) -> bool:
+    """Packets shown by default: the ones that went wrong."""
+    if event["kind"] == "dns_query":
+        return event.get("sent", False) and (not event.get("answered") or event.get("rcode") != "NOERROR")
+    if event["kind"] == "tcp_syn":
+        return not event.get("answered")
+    return True
+
+
+def _packet(event: dict[str, Any]) -> str:
+    kind = event["kind"]
+    if kind == "dns_query":
+        answer = (f"answered {event.get('rcode')} in {event.get('answer_ms', 0):.1f} ms"
+                  if event.get("answered") else "no answer")
+        return f"DNS {event.get('qtype')} {event.get('name')} -> {event.get('dst')} via {event.get('iface')}: {answer}"
+    if kind == "dns_answer":
+        return f"DNS answer {event.get('rcode')} {event.get('name')} {' '.join(event.get('answers', []))}"
+    if kind == "tcp_syn":
+        return f"SYN {event.get('flow')}" + ("" if event.get("answered") else " (no SYN-ACK)")
+    if kind == "tcp_retransmit":
+        return f"{event.get('what')} retransmit #{event.get('count')} {event.get('flow')}"
+    if kind == "tcp_rst":
+        return f"RST {event.get('flow')}"
+    return f"ICMP {event.get('reason')} about {event.get('about')}"
+
+
+def _error(text: str, limit: int = 140) -> str:
+    """The error as the function said it when it fits; its headline otherwise."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else headline(flat)
+
+
+def _short(text: str, limit: int = 110) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe(event: dict[str, Any], starts: dict[int, float]) -> tuple[str, Text] | None:
+    """(label, detail) for one event, or None to leave it out of the default view."""
+    kind = event["kind"]
+    text: Text
+    if kind == "trial_start":
+        return "trial_start", Text(f"subnet {event.get('subnet')}")
+    if kind == "initial_state":
+        held = "verified" if event.get("verified") else "NOT as requested"
+        return "initial_state", Text(f"ENI {event.get('eni')} ({held})")
+    if kind == "sandbox_ready":
+        return "sandbox_ready", Text(str(event.get("sandbox")))
+    if kind == "init_start":
+        return "init_start", Text(f"runtime #{event['generation']} ({event.get('phase')} phase) "
+                                  f"{event.get('command', '')}", style="cyan")
+    if kind == "runtime_ready":
+        return "runtime_ready", Text(f"runtime #{event['generation']} polled /next: init done", style="cyan")
+    if kind == "init_error":
+        error = f"{event.get('error_type')}: {event.get('error_message')}"
+        return "init_error", Text(f"runtime #{event.get('generation')} [{classify(error, 'init')}] "
+                                  f"{_error(error)}", style="red")
+    if kind == "runtime_exit":
+        return "runtime_exit", Text(f"runtime #{event['generation']} {event.get('reason')}"
+                                    f" (during {event.get('during')})", style="dim")
+    if kind in ("reset", "timeout"):
+        return kind, Text(str(event.get("reason", "")), style="red")
+    if kind == "fault":
+        ok = event.get("verified")
+        step = event.get("step", "apply")
+        text = Text(f"{event['fault']}" + (f" ({step})" if step != "apply" else "") + " ",
+                    style="bold magenta")
+        trigger = event.get("trigger", "")
+        if "..." not in trigger and ".." in trigger:
+            trigger += f" drew {event.get('offset_ms', 0):g}ms"
+        text.append(f"[{trigger}] timer error {event.get('error_ms', 0):+.3f} ms, "
+                    f"applied in {event.get('apply_ms', 0):.1f} ms ")
+        text.append("verified" if ok else f"NOT armed {event.get('error', '')}",
+                    style="green" if ok else "bold red")
+        what = _detail(event.get("detail"))
+        if what:
+            text.append(f"  {what}", style="dim")
+        return "FAULT", text
+    if kind == "fault_step_cancelled":
+        return "FAULT", Text(f"{event['fault']} ({event.get('step')}) not run: {event.get('why')}",
+                             style="dim")
+    if kind in PACKET_NOTABLE and _notable(event):
+        return "packet", Text(_packet(event), style="yellow")
+    if kind == "capture":
+        if event.get("error"):
+            return "capture", Text(f"failed: {event['error']}", style="red")
+        return "capture", Text(f"{event.get('packets')} packets -> {event.get('file')}"
+                               + (f", {event['kernel_drops']} dropped" if event.get("kernel_drops") else ""),
+                               style="dim")
+    if kind == "fault_skipped":
+        return "FAULT", Text(f"{event['fault']} [{event.get('trigger')}] never fired: {event.get('why')}",
+                             style="bold red")
+    if kind == "invoke_end":
+        n = event["n"]
+        status = event["status"]
+        took = event.get("duration_ms", 0)
+        if status == "ok":
+            text = Text(f"ok      {took:7.1f} ms", style="green")
+            if event.get("reinit"):
+                text.append("  (after a re-init)", style="yellow")
+            return f"invoke {n}", text
+        msg = f"{event.get('error_type')}: {event.get('error_message')}".strip(": ")
+        phase = "init" if status == "init_error" else "invoke"
+        text = Text(f"{status:<7} {took:7.1f} ms  ", style="red")
+        text.append(f"[{classify(msg, phase)}] ", style="bold red")
+        text.append(_error(msg))
+        return f"invoke {n}", text
+    if kind == "harness_error":
+        return "HARNESS", Text(str(event.get("error")), style="bold red")
+    return None
+
+
+def render(console: Console, title: str, events: list[dict[str, Any]], verdict: Verdict,
+           verbose: bool = False) -> None:
+    console.print(Text(title, style="bold"))
+    table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1))
+    table.add_column(justify="right", style="dim", no_wrap=True)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")
+    starts = {e["n"]: e["t_ms"] for e in events if e["kind"] == "invoke_start"}
+    def shown_at(event: dict[str, Any]) -> float:
+        # An invocation's row sits at its start; its outcome is the row's content.
+        if event["kind"] == "invoke_end":
+            return starts.get(event["n"], event["t_ms"])
+        return event["t_ms"]
+
+    for event in sorted(events, key=shown_at):
+        row = describe(event, starts)
+        t = shown_at(event)
+        if row is None:
+            if not verbose or event["kind"] not in QUIET:
+                continue
+            if event["kind"] in PACKET_NOTABLE | {"dns_answer"}:
+                row = ("packet", Text(_packet(event), style="dim"))
+            else:
+                detail = event.get("line") or " ".join(f"{k}={v}" for k, v in event.items()
+                                                      if k not in ("t_ms", "kind"))
+                row = (event["kind"], Text(_short(detail, 160), style="dim"))
+        table.add_row(f"{t:9.1f} ms", row[0], row[1])
+    console.print(table)
+    console.print(verdict_line(verdict))
+    for line in verdict.evidence:
+        console.print(Text(f"  evidence: {line}", style="yellow"))
+
+
+def verdict_line(verdict: Verdict) -> Text:
+    text = Text("verdict: ")
+    text.append(verdict.verdict.upper(), style=VERDICT_STYLE.get(verdict.verdict, "bold"))
+    text.append(f"  {verdict.reason}")
+    return text
