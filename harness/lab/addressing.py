@@ -10,7 +10,6 @@ its manifest; cleanup removes them the same way.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import random
 import time
@@ -21,11 +20,10 @@ from typing import TYPE_CHECKING
 
 from harness import ownership
 from harness.errors import PoolError
+from harness.scenario.pool import DEFAULT_POOL, parse_pool  # noqa: F401  (the lab's names for them)
 
 if TYPE_CHECKING:
     from harness.lab.netns import Manifest
-
-DEFAULT_POOL = "198.18.0.0/15"
 
 
 @dataclass(frozen=True)
@@ -57,18 +55,6 @@ class Subnet:
     @property
     def prefixlen(self) -> int:
         return self.network.prefixlen
-
-
-def parse_pool(text: str) -> IPv4Network:
-    try:
-        pool = ipaddress.ip_network(text, strict=True)
-    except ValueError as exc:
-        raise PoolError(f"lab.pool: {text!r} is not a network ({exc}); use e.g. {DEFAULT_POOL}") from None
-    if not isinstance(pool, IPv4Network):
-        raise PoolError(f"lab.pool: {text} is IPv6; the lab needs an IPv4 pool such as {DEFAULT_POOL}")
-    if pool.prefixlen > 24:
-        raise PoolError(f"lab.pool: {text} is smaller than a /24; each trial needs a whole /24")
-    return pool
 
 
 def overlapping(pool: IPv4Network, routes: list[IPv4Network]) -> list[IPv4Network]:

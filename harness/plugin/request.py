@@ -3,8 +3,9 @@
 The pytest plugin accepts a scenario as a path, a built-in name or a dict, and
 overrides as keyword arguments (`function__handler="resilient"`), as `set=`
 strings (`"schedule[0].at=init_start + 1s"`) or as sweep axes. All of them are
-turned into one ordered tuple of `key=value` assignments, applied as `enirace run
---set` and `enirace sweep --axis` apply them, so a test and the CLI mean the same.
+turned into one ordered tuple of `key=value` assignments of the override language
+(harness.scenario.overrides), which `enirace run --set` and `enirace sweep --axis`
+speak too, so a test and the CLI mean the same.
 
 Nothing here needs root: a bad scenario is reported before any lab exists.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import copy
 import itertools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ import yaml
 from harness import paths
 from harness.errors import ScenarioError
 from harness.scenario import model as scenario_mod
+from harness.scenario import overrides
+from harness.sweep.axes import make_axis
 
 REPO_ROOT = paths.REPO_ROOT
 BUILTIN_SCENARIOS = REPO_ROOT / "scenarios"
@@ -66,14 +69,15 @@ def _plain(value: Any, memo: dict[int, Any] | None = None) -> Any:
 
 
 def yaml_value(value: Any) -> str:
-    """A Python value as the YAML text apply_override parses back to the same value."""
+    """A Python value as the YAML text the override language parses back to the same value."""
     text = yaml.safe_dump(_plain(value), default_flow_style=True, allow_unicode=True, width=1 << 30)
     # A bare scalar is dumped as a document with an explicit end marker.
     return text.removesuffix("\n").removesuffix("\n...").strip()
 
 
 def keyword_key(name: str) -> str:
-    """`function__handler` -> `function.handler`; `schedule__0__at` -> `schedule[0].at`."""
+    """A keyword override's name as an override path: `function__handler` ->
+    `function.handler`; `schedule__0__at` -> `schedule[0].at`."""
     parts = name.split("__")
     if not all(parts):
         raise ScenarioError(f"override {name}=...: empty key segment; write e.g. function__handler=...")
@@ -96,20 +100,6 @@ def set_assignments(assignments: str | Iterable[str]) -> tuple[str, ...]:
         if not isinstance(item, str) or "=" not in item:
             raise ScenarioError(f"set: {item!r} is not a 'key=value' string, e.g. 'function.handler=resilient'")
     return out
-
-
-def _apply(doc: dict[str, Any], assignment: str) -> None:
-    """One `key=value`, as `enirace run --set` applies it; sweep keys such as
-    `schedule[0].at.offset` work too, as in `enirace sweep --axis`."""
-    try:
-        from harness.sweep.axes import assign
-    except ImportError:  # an enirace without sweeps
-        scenario_mod.apply_override(doc, assignment)
-        return
-    if "=" not in assignment:
-        scenario_mod.apply_override(doc, assignment)  # raises the usual one-line error
-    key, raw = assignment.split("=", 1)
-    assign(doc, key.strip(), raw)
 
 
 # -- the request --------------------------------------------------------------------------
@@ -177,7 +167,7 @@ class TrialRequest:
         # into separate requests already.
         doc.pop("sweep", None)
         for assignment in self.assignments:
-            _apply(doc, assignment)
+            overrides.apply(doc, assignment)
         self._anchor_code(doc)
         return doc
 
@@ -219,12 +209,6 @@ def _axis_points(key: str, values: Any) -> list[tuple[tuple[str, ...], tuple[str
     """[(keys, raw values)] for one axis, parsed exactly as `enirace sweep --axis`
     parses it: lists, comma lists, ranges like `0ms..2000ms/100ms`, joint keys
     `a+b`, trigger parts like `schedule[0].at.offset`."""
-    try:
-        from harness.sweep.axes import make_axis
-    except ImportError:  # an enirace without sweeps: plain lists only
-        if isinstance(values, str | bytes) or not isinstance(values, Sequence) or not values:
-            raise ScenarioError(f"axes[{key!r}]: expected a non-empty list of values") from None
-        return [((key,), (yaml_value(v),)) for v in values]
     if isinstance(values, tuple):
         values = list(values)
     if isinstance(values, list):

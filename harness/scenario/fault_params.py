@@ -2,7 +2,7 @@
 
 Pure data (no netlink, no root): scenario loading validates a schedule entry's
 `with:` against these, so a typo is a one-line error before any namespace exists.
-The faults themselves (faults_*.py) read their parameters through the same models.
+The faults themselves (harness/nemesis/) read their parameters through the same models.
 """
 
 from __future__ import annotations
@@ -13,12 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from harness.scenario.limits import brief
-
-
-def _duration_ms(value: Any) -> float:
-    from harness.scenario.model import parse_duration_ms
-
-    return parse_duration_ms(value)
+from harness.scenario.triggers import parse_duration_ms
 
 
 def _percent(value: Any) -> float:
@@ -34,7 +29,7 @@ def _percent(value: Any) -> float:
     return float(m.group(1))
 
 
-Ms = Annotated[float, BeforeValidator(_duration_ms)]
+Ms = Annotated[float, BeforeValidator(parse_duration_ms)]
 Percent = Annotated[float, BeforeValidator(_percent), Field(ge=0, le=100)]
 
 

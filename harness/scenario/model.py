@@ -1,4 +1,4 @@
-"""Scenarios: pydantic models, YAML loading, --set overrides, one-line errors."""
+"""Scenarios: pydantic models, YAML loading (with --set overrides), one-line errors."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from harness.errors import ScenarioError
-from harness.scenario import fault_params as fault_params
-from harness.scenario import limits as limits
+from harness.errors import PoolError, ScenarioError
+from harness.scenario import fault_params, limits, overrides, pool
 from harness.scenario.limits import brief
 from harness.scenario.triggers import (  # noqa: F401  (re-exported: callers use scenario.Trigger etc.)
     LIFECYCLE_EVENTS,
@@ -29,11 +28,6 @@ VERDICTS = ("healthy", "recovered", "stuck", "fault_not_armed", "harness_error")
 # Names become folder names (the trial folder under --out): a slug, never a path.
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 NAME_RULE = "letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64"
-# Lab pools: private or benchmarking (RFC 1918, RFC 2544) ranges only.
-ALLOWED_POOLS = tuple(IPv4Network(n) for n in ("198.18.0.0/15", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
-_SPECIAL_POOLS = tuple((IPv4Network(n), why) for n, why in (
-    ("0.0.0.0/8", "unspecified ('this network')"), ("127.0.0.0/8", "loopback"), ("169.254.0.0/16", "link-local"),
-    ("224.0.0.0/4", "multicast"), ("240.0.0.0/4", "reserved")))
 
 
 class _Strict(BaseModel):
@@ -101,22 +95,17 @@ class LabConfig(_Strict):
     @field_validator("pool", mode="before")
     @classmethod
     def _pool(cls, v: Any) -> Any:
-        from harness.lab.addressing import parse_pool
-
         try:
-            return parse_pool(str(v))
-        except Exception as exc:
+            return pool.parse_pool(str(v))
+        except PoolError as exc:
             raise ValueError(str(exc).split(": ", 1)[-1]) from None
 
     @field_validator("pool")
     @classmethod
     def _private_pool(cls, v: IPv4Network) -> IPv4Network:
-        allowed = "198.18.0.0/15 (benchmarking), 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16"
-        for special, why in _SPECIAL_POOLS:
-            if v.overlaps(special):
-                raise ValueError(f"{v} overlaps {special} ({why}); use a range inside {allowed}")
-        if not any(v.subnet_of(net) for net in ALLOWED_POOLS):
-            raise ValueError(f"{v} is not a private range; use a range inside {allowed}")
+        problem = pool.private_problem(v)
+        if problem:
+            raise ValueError(problem)
         return v
 
 
@@ -245,62 +234,6 @@ class Scenario(_Strict):
 
 # -- loading -----------------------------------------------------------------------
 
-_KEY_RE = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-
-
-def _split_key(key: str) -> list[str | int]:
-    parts: list[str | int] = []
-    pos = 0
-    for m in _KEY_RE.finditer(key):
-        between = key[pos:m.start()]
-        if between not in ("", "."):
-            raise ValueError(key)
-        parts.append(int(m.group(2)) if m.group(2) is not None else m.group(1))
-        pos = m.end()
-    if pos != len(key) or not parts:
-        raise ValueError(key)
-    return parts
-
-
-def apply_override(doc: dict[str, Any], assignment: str) -> None:
-    """`function.handler=naive_cached`, `schedule[0].at=init_start + 1s` (YAML values)."""
-    shown = f"--set {brief(assignment)}"
-    if "=" not in assignment:
-        raise ScenarioError(f"{shown}: expected key=value, e.g. function.handler=resilient")
-    key, raw = assignment.split("=", 1)
-    try:
-        parts = _split_key(key.strip())
-    except ValueError:
-        raise ScenarioError(f"{shown}: {brief(key)} is not a key path like a.b[0].c") from None
-    if len(raw) > limits.MAX_FILE_BYTES:
-        raise ScenarioError(f"{shown}: the value is longer than {limits.MAX_FILE_BYTES} bytes")
-    try:
-        value = limits.load_yaml(raw) if raw.strip() else ""
-    except limits.LimitError as exc:
-        raise ScenarioError(f"{shown}: {exc.problem}") from None
-    except (yaml.YAMLError, ValueError):
-        value = raw  # not YAML: the text itself, e.g. --set 'name=a: b'
-    node: Any = doc
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        if isinstance(part, int):
-            if not isinstance(node, list) or part >= len(node):
-                raise ScenarioError(f"{shown}: {brief(key)} has no item [{part}]")
-            if last:
-                node[part] = value
-            else:
-                node = node[part]
-        else:
-            if not isinstance(node, dict):
-                raise ScenarioError(f"{shown}: {brief(key)} does not name a mapping")
-            if last:
-                node[part] = value
-            else:
-                if node.get(part) is None:
-                    node[part] = [] if isinstance(parts[i + 1], int) else {}
-                node = node[part]
-
-
 def _loc(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
@@ -370,11 +303,12 @@ def load_document(path: Path) -> dict[str, Any]:
     return doc
 
 
-def load(path: Path | str, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
+def load(path: Path | str, sets: list[str] | tuple[str, ...] = ()) -> Scenario:
+    """The scenario file at `path`, with `sets` (`KEY=VALUE`, as --set) applied."""
     path = Path(path)
     doc = load_document(path)
-    for assignment in overrides:
-        apply_override(doc, assignment)
+    for assignment in sets:
+        overrides.apply(doc, assignment)
     return validate(doc, str(path))
 
 

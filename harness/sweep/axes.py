@@ -2,7 +2,8 @@
 
 `--axis KEY=VALUES`. VALUES is a comma list (`naive_cached,resilient`) or a range
 `start..stop/step`, stop included: durations (`0ms..2000ms/100ms`) or plain numbers
-(`1..5`, step 1 by default). KEY is a `--set` path, or a part of a trigger string:
+(`1..5`, step 1 by default). KEY is a path of the override language
+(harness.scenario.overrides), as `--set` takes it, trigger parts included:
 `schedule[0].at.offset`, `schedule[0].at.event`, `schedule[0].at.occurrence`.
 Keys joined with `+` vary together, one value per key joined with `+` as well:
 `function.runtime+function.handler=python+resilient,dotnet+resilient`.
@@ -18,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import ScenarioError
-from harness.scenario import model as sc
+from harness.scenario import overrides
+from harness.scenario.triggers import format_ms, parse_duration_ms
 
 MAX_VALUES = 10_000
-_TRIGGER_PART = re.compile(r"^(?P<at>.+\.at)\.(?P<part>offset|event|occurrence)$")
 _RANGE = re.compile(r"^\s*(?P<start>[^.]+?)\s*\.\.\s*(?P<stop>[^/]+?)\s*(?:/\s*(?P<step>.+?))?\s*$")
 _NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
 FAULT_KEY_PREFIXES = ("schedule", "lab.eni")
@@ -100,8 +101,8 @@ def expand_range(text: str) -> list[str] | None:
             start += unit
         if step is None:
             raise ValueError(f"{text!r}: a duration range needs a step, e.g. 0ms..2000ms/100ms")
-        a, b, s = (sc.parse_duration_ms(x) for x in (start, stop, step))
-        fmt = sc.format_ms
+        a, b, s = (parse_duration_ms(x) for x in (start, stop, step))
+        fmt = format_ms
     if s <= 0:
         raise ValueError(f"{text!r}: the step must be positive")
     if b < a:
@@ -136,7 +137,7 @@ def make_axis(key: str, values: Any, where: str = "--axis") -> Axis:
     keys = tuple(k.strip() for k in key.split("+"))
     try:
         for k in keys:
-            sc._split_key(k)
+            overrides.split_key(k)
     except ValueError:
         raise ScenarioError(f"{where} {key!r}: {key!r} is not a key path like a.b[0].c") from None
     try:
@@ -163,31 +164,3 @@ def parse_axis_option(text: str) -> Axis:
         raise ScenarioError(f"--axis {text!r}: expected KEY=VALUES, e.g. function.handler=naive_cached,resilient")
     key, values = text.split("=", 1)
     return make_axis(key.strip(), values)
-
-
-def assign(doc: dict[str, Any], key: str, raw: str) -> None:
-    """Set one axis value in a scenario document (trigger parts included)."""
-    m = _TRIGGER_PART.match(key)
-    if not m:
-        sc.apply_override(doc, f"{key}={raw}")
-        return
-    node: Any = doc
-    for part in sc._split_key(m.group("at")):
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            raise ScenarioError(f"--axis {key}: the scenario has no {m.group('at')} to change") from None
-    try:
-        trigger = sc.parse_trigger(node)
-        part = m.group("part")
-        if part == "offset":
-            new = trigger.model_copy(update={"offset_ms": sc.parse_duration_ms(raw)})
-        elif part == "event":
-            new = trigger.model_copy(update={"event": sc.parse_trigger(raw).event})
-        else:
-            if not raw.isdigit() or int(raw) < 1:
-                raise ValueError(f"occurrence {raw!r} must be 1 or more")
-            new = trigger.model_copy(update={"occurrence": int(raw)})
-    except ValueError as exc:
-        raise ScenarioError(f"--axis {key}={raw}: {exc}") from None
-    sc.apply_override(doc, f"{m.group('at')}={json.dumps(str(new))}")

@@ -18,6 +18,7 @@ from typing import Any
 
 from harness.errors import ScenarioError
 from harness.scenario import model as sc
+from harness.scenario.overrides import apply as apply_override
 from harness.sweep.axes import Axis, make_axis, parse_axis_option
 from harness.sweep.grid import Plan, SweepSpec, trial_scenario, trials
 
@@ -29,7 +30,7 @@ def _plan(path: Path, overrides: Sequence[str], cli_axes: Sequence[Axis], use_bl
           ) -> tuple[Plan, sc.SweepConfig | None]:
     doc = sc.load_document(path)
     for assignment in overrides:
-        sc.apply_override(doc, assignment)
+        apply_override(doc, assignment)
     scenario = sc.validate(doc, str(path))  # the base must be valid before any axis
     block = scenario.sweep if use_block else None
     axes: dict[str, Axis] = {}

@@ -21,7 +21,8 @@ from typing import Any
 
 from harness.errors import UserError
 from harness.scenario import model as sc
-from harness.sweep.axes import Axis, assign
+from harness.scenario import overrides
+from harness.sweep.axes import Axis
 
 EXPERIMENT, CONTROL = "experiment", "control"
 SPEC_VERSION = 1
@@ -203,7 +204,7 @@ def trial_doc(spec: SweepSpec, task: dict[str, Any]) -> dict[str, Any]:
         doc["schedule"] = []
         doc.setdefault("lab", {})["eni"] = "present"
     for key, raw in task["assignments"]:
-        assign(doc, key, raw)
+        overrides.assign(doc, key, raw, where="--axis")
     doc["seed"] = task["seed"]
     if spec.jitter_ms and task["kind"] == EXPERIMENT:
         rng = random.Random(task["seed"])

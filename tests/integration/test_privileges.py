@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from harness.lab import addressing, netns
-from harness.scenario.model import ALLOWED_POOLS
+from harness.scenario.pool import ALLOWED_POOLS
 from tests.integration.conftest import LATE_ENI
 
 pytestmark = [pytest.mark.root]

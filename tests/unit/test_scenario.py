@@ -4,6 +4,7 @@ import pytest
 
 from harness.errors import ScenarioError
 from harness.scenario import model as sc
+from harness.scenario import overrides
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -42,19 +43,37 @@ def test_shipped_scenario_loads():
 
 def test_overrides_reach_nested_fields_and_list_items():
     doc = {"schedule": [{"at": "init_start + 500ms", "do": "attach_eni"}]}
-    sc.apply_override(doc, "function.handler=naive_cached")
-    sc.apply_override(doc, "schedule[0].at=init_start + 1s")
-    sc.apply_override(doc, "workload.invocations=7")
+    overrides.apply(doc, "function.handler=naive_cached")
+    overrides.apply(doc, "schedule[0].at=init_start + 1s")
+    overrides.apply(doc, "workload.invocations=7")
     s = sc.validate(doc, "x.yaml")
     assert s.function.handler == "naive_cached"
     assert s.schedule[0].at.offset_ms == 1000
     assert s.workload.invocations == 7
 
 
+def test_set_sweep_axes_and_plugin_keywords_speak_one_override_language():
+    from harness.plugin.request import TrialRequest
+    from harness.sweep.axes import make_axis
+
+    late_eni = REPO / "scenarios" / "late-eni-attach.yaml"
+    by_set = sc.load(late_eni, ["schedule[0].at.offset=1250ms", "function.env={A: '1'}"])
+    axis = make_axis("schedule[0].at.offset", "1250ms")
+    doc = sc.load_document(late_eni)
+    overrides.assign(doc, axis.keys[0], axis.points[0][0], where="--axis")
+    overrides.apply(doc, "function.env={A: '1'}")
+    by_plugin = TrialRequest(late_eni).with_overrides(set="schedule[0].at.offset=1250ms",
+                                                      function__env={"A": "1"}).scenario()
+    # The plugin leaves the scenario's sweep: block out of a trial; the rest is the same.
+    same = [s.model_dump(exclude={"sweep"}) for s in (by_set, sc.validate(doc, "x"), by_plugin)]
+    assert same[0] == same[1] == same[2]
+    assert str(by_set.schedule[0].at) == "init_start + 1250ms" and by_set.function.env == {"A": "1"}
+
+
 @pytest.mark.parametrize("assignment", ["function.handler", "schedule[3].at=x", "a..b=1"])
 def test_bad_overrides(assignment):
     with pytest.raises(ScenarioError, match="--set"):
-        sc.apply_override({"schedule": []}, assignment)
+        overrides.apply({"schedule": []}, assignment)
 
 
 def _error_for(tmp_path, text):

@@ -15,6 +15,7 @@ import pytest
 from harness.errors import ScenarioError
 from harness.scenario import limits as limits
 from harness.scenario import model as sc
+from harness.scenario import overrides
 
 REPO = Path(__file__).resolve().parents[2]
 LATE_ENI = REPO / "scenarios" / "late-eni-attach.yaml"
@@ -116,7 +117,7 @@ def test_the_default_name_is_the_file_name_made_a_slug(tmp_path):
 ])
 def test_set_values_go_through_the_same_loader(assignment, words):
     with pytest.raises(ScenarioError) as info:
-        sc.apply_override({}, assignment)
+        overrides.apply({}, assignment)
     message = str(info.value)
     assert message.startswith("--set ") and words in message
     assert "\n" not in message and len(message) < 200

@@ -7,8 +7,9 @@ import yaml
 
 from harness.errors import ScenarioError, UserError
 from harness.scenario import model as sc
+from harness.scenario.overrides import assign
 from harness.sweep import grid
-from harness.sweep.axes import assign, expand_range, parse_axis_option, split_list
+from harness.sweep.axes import expand_range, parse_axis_option, split_list
 from harness.sweep.define import build_spec
 
 REPO = Path(__file__).resolve().parents[2]

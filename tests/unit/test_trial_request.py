@@ -113,7 +113,6 @@ def test_axes_make_one_request_per_point_with_readable_labels():
 
 
 def test_axes_understand_sweep_ranges_and_trigger_parts():
-    pytest.importorskip("harness.sweep.axes")
     out = expand_axes(TrialRequest(LATE_ENI, label="l"), {"schedule[0].at.offset": "0ms..1000ms/500ms"})
     assert [str(r.scenario().schedule[0].at) for r in out] == [
         "init_start + 0ms", "init_start + 500ms", "init_start + 1s"]
