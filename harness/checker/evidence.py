@@ -11,11 +11,12 @@ Without a capture in the history it says nothing.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
-from harness.checker.verdict import aspects_at, classify
+from harness.checker.classify import classify_event
+from harness.checker.recovery import failed_events
+from harness.checker.windows import aspects_at
+from harness.history.recorder import Event
 
-Event = dict[str, Any]
 PACKET_KINDS = {"dns_query", "dns_answer", "tcp_syn", "tcp_retransmit", "tcp_rst", "icmp_unreachable"}
 MAX_LINES = 8
 WHY_SILENT = [("eni", "no interface, no route"), ("link", "the link has no carrier"),
@@ -25,19 +26,16 @@ WHY_SILENT = [("eni", "no interface, no route"), ("link", "the link has no carri
 def _windows(events: list[Event]) -> list[tuple[str, float, float, str]]:
     """(label, start, end, error class) of each failure."""
     starts: dict[int, float] = {e["n"]: e["t_ms"] for e in events if e["kind"] == "invoke_start"}
-    init_phase = {e.get("generation"): e["t_ms"] for e in events
-                  if e["kind"] == "init_start" and e.get("phase") == "init"}
+    init_at = {e.get("generation"): e["t_ms"] for e in events
+               if e["kind"] == "init_start" and e.get("phase") == "init"}
     out: list[tuple[str, float, float, str]] = []
-    for e in events:
-        if e["kind"] == "invoke_end" and e.get("status") != "ok":
-            text = f"{e.get('error_type', '')}: {e.get('error_message', '')}"
-            phase = "init" if e.get("status") == "init_error" else "invoke"
+    for e in failed_events(events):
+        if e["kind"] == "invoke_end":
             out.append((f"invoke {e['n']}", starts.get(e["n"], float(e["t_ms"])), float(e["t_ms"]),
-                        classify(text, phase)))
-        elif e["kind"] == "init_error" and e.get("generation") in init_phase:
-            text = f"{e.get('error_type', '')}: {e.get('error_message', '')}"
-            out.append((f"init of runtime #{e['generation']}", init_phase[e["generation"]], e["t_ms"],
-                        classify(text, "init")))
+                        classify_event(e)))
+        else:
+            out.append((f"init of runtime #{e['generation']}", init_at[e["generation"]], e["t_ms"],
+                        classify_event(e)))
     return sorted(out, key=lambda w: w[1])
 
 

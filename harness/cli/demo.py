@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import cleanup
+from harness.checker.classify import headline
 from harness.errors import UserError
 from harness.report.aggregate import Aggregate, CellAgg
 from harness.scenario import model as sc
@@ -177,8 +178,6 @@ def verdict_tables(agg: Aggregate) -> list[tuple[str, Table]]:
 
 def stuck_errors(agg: Aggregate) -> list[str]:
     """One line per stuck row: what the handler kept saying, from which offset on."""
-    from harness.checker.verdict import headline
-
     first: dict[tuple[int, str], tuple[int, str, str]] = {}
     for record in res.iter_results(agg.out):
         cell = agg.cells.get(record.get("cell") or "")

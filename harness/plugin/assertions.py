@@ -4,8 +4,8 @@ red CI job explains itself without anyone opening the artifacts."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from harness.checker import recovery
+from harness.checker.recovery import RecoveryPoint
 from harness.plugin.outcome import TrialOutcome
 from harness.scenario.model import VERDICTS
 
@@ -67,29 +67,10 @@ def assert_expected(outcome: TrialOutcome) -> None:
                        f"got {outcome.verdict.verdict}")
 
 
-@dataclass(frozen=True)
-class RecoveryPoint:
-    invocation: int  # the first invocation of the final run of successes
-    after_network: int  # its place among invocations started after the fault cleared (0: in flight)
-    fault_cleared_ms: float | None
-
-
 def recovery_point(outcome: TrialOutcome) -> RecoveryPoint | None:
     """Where the handler came back, or None if the last invocation still fails."""
-    ends = outcome.invocations()
-    if not ends or ends[-1]["status"] != "ok":
-        return None
-    first_good = len(ends) - 1
-    while first_good > 0 and ends[first_good - 1]["status"] == "ok":
-        first_good -= 1
-    starts = {e["n"]: e["t_ms"] for e in outcome.history if e["kind"] == "invoke_start"}
-    cleared = outcome.verdict.fault_cleared_ms
-    if cleared is None:
-        # No fault ever cleared: count from the first invocation.
-        place = first_good + 1
-    else:
-        place = sum(1 for e in ends[: first_good + 1] if starts.get(e["n"], e["t_ms"]) >= cleared)
-    return RecoveryPoint(ends[first_good]["n"], place, cleared)
+    # Counted from the verdict's fault_cleared_ms: the assertion checks what judge() said.
+    return recovery.recovery_point(outcome.history, outcome.verdict.fault_cleared_ms)
 
 
 def assert_recovers(outcome: TrialOutcome, within_invocations: int | None = None,

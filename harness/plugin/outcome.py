@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from harness.checker.verdict import Failure, Verdict, headline
+from harness.checker.classify import headline
+from harness.checker.recovery import Failure, invocation_ends
+from harness.checker.verdict import Verdict
 from harness.report.timeline import render, verdict_line
 
 if TYPE_CHECKING:
@@ -75,7 +77,7 @@ class TrialOutcome:
 
     def invocations(self) -> list[dict[str, Any]]:
         """The invoke_end events, in invocation order."""
-        return sorted((e for e in self.history if e["kind"] == "invoke_end"), key=lambda e: e["n"])
+        return invocation_ends(self.history)
 
     # -- text -------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.checker.verdict import headline
+from harness.checker.classify import headline
 from harness.scenario import model as sc
 from harness.sweep import results as res
 from harness.sweep.axes import Axis

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
-from harness.checker.verdict import impaired_windows  # noqa: E402
+from harness.checker.windows import impaired_windows  # noqa: E402
 from harness.report.aggregate import Aggregate, PanelLayout  # noqa: E402
 from harness.report.heatmap import axis_title, short_name  # noqa: E402
 

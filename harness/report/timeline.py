@@ -8,7 +8,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from harness.checker.verdict import Verdict, classify, headline
+from harness.checker.classify import classify_event, error_text, headline
+from harness.checker.verdict import Verdict
 
 VERDICT_STYLE = {"healthy": "bold green", "recovered": "bold yellow", "stuck": "bold red",
                  "fault_not_armed": "bold magenta", "harness_error": "bold red"}
@@ -83,9 +84,8 @@ def describe(event: dict[str, Any], starts: dict[int, float]) -> tuple[str, Text
     if kind == "runtime_ready":
         return "runtime_ready", Text(f"runtime #{event['generation']} polled /next: init done", style="cyan")
     if kind == "init_error":
-        error = f"{event.get('error_type')}: {event.get('error_message')}"
-        return "init_error", Text(f"runtime #{event.get('generation')} [{classify(error, 'init')}] "
-                                  f"{_error(error)}", style="red")
+        return "init_error", Text(f"runtime #{event.get('generation')} [{classify_event(event)}] "
+                                  f"{_error(error_text(event))}", style="red")
     if kind == "runtime_exit":
         return "runtime_exit", Text(f"runtime #{event['generation']} {event.get('reason')}"
                                     f" (during {event.get('during')})", style="dim")
@@ -130,11 +130,9 @@ def describe(event: dict[str, Any], starts: dict[int, float]) -> tuple[str, Text
             if event.get("reinit"):
                 text.append("  (after a re-init)", style="yellow")
             return f"invoke {n}", text
-        msg = f"{event.get('error_type')}: {event.get('error_message')}".strip(": ")
-        phase = "init" if status == "init_error" else "invoke"
         text = Text(f"{status:<7} {took:7.1f} ms  ", style="red")
-        text.append(f"[{classify(msg, phase)}] ", style="bold red")
-        text.append(_error(msg))
+        text.append(f"[{classify_event(event)}] ", style="bold red")
+        text.append(_error(error_text(event)))
         return f"invoke {n}", text
     if kind == "harness_error":
         return "HARNESS", Text(str(event.get("error")), style="bold red")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.checker.verdict import classify
+from harness.checker.classify import classify
 from harness.function import cgroup as cgroups
 from harness.function import contain as contain
 from harness.scenario import model as sc

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from harness.checker.verdict import aspects_at, impaired_windows, judge
+from harness.checker.verdict import judge
+from harness.checker.windows import aspects_at, impaired_windows
 
 
 def fault(t, aspects, verified=True, **extra):

@@ -2,7 +2,9 @@
 
 import pytest
 
-from harness.checker.verdict import classify, impaired_windows, judge
+from harness.checker.classify import classify
+from harness.checker.verdict import judge
+from harness.checker.windows import impaired_windows
 
 DNS_PY = "RuntimeError: svc.internal could not be resolved (gaierror: [Errno -3] Temporary failure in name resolution)"
 DNS_NET = "HttpRequestException: Resource temporarily unavailable (svc.internal:8080)"
@@ -129,7 +131,7 @@ def test_windows():
 
 
 def test_headline_prefers_the_os_wording():
-    from harness.checker.verdict import headline
+    from harness.checker.classify import headline
 
     text = ("ConnectionError: HTTPConnectionPool(host='svc.internal', port=8080): Max retries exceeded "
             "(Caused by NameResolutionError(\"Failed to resolve 'svc.internal' ([Errno -3] "

@@ -1,0 +1,78 @@
+"""What an error says, by layer: the error classes, the one "Type: message" text
+of a failed init or invocation, and the short headline a table has room for.
+
+oom         killed for exceeding function.memory_mb, or the runtime's own out-of-memory error
+dns         the name lookup failed (the .NET text "Resource temporarily unavailable" is EAI_AGAIN)
+timeout     the call or the invocation ran out of time
+connect     the connection was refused, reset or had no route
+init_error  an init failed with none of the above
+other       an invocation failed with none of the above
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# Order matters: a requests ConnectionError caused by a failed lookup is a dns failure.
+_CLASSES: list[tuple[str, re.Pattern[str]]] = [
+    # Killed for exceeding function.memory_mb (the emulator's Runtime.OutOfMemory),
+    # or the runtime's own out-of-memory error.
+    ("oom", re.compile(r"Runtime\.OutOfMemory|\bMemoryError\b|OutOfMemoryException", re.I)),
+    ("dns", re.compile(
+        r"Temporary failure in name resolution|Resource temporarily unavailable|EAI_AGAIN"
+        r"|Name or service not known|No address associated with hostname|NameResolutionError"
+        r"|Failed to resolve|getaddrinfo|gaierror|could not be resolved|HostNotFound|TryAgain"
+        r"|No such host is known", re.I)),
+    ("timeout", re.compile(
+        r"Task timed out|timed out|Timeout|TaskCanceledException|deadline exceeded", re.I)),
+    ("connect", re.compile(
+        r"Connection refused|Network is unreachable|No route to host|NewConnectionError"
+        r"|ConnectionError|Connection reset|ECONNREFUSED|ENETUNREACH|EHOSTUNREACH"
+        r"|NetworkUnreachable|HostUnreachable|ConnectionRefused|RemoteDisconnected", re.I)),
+]
+
+# The operating system's own words, preferred over library wrappers in headlines.
+_OS_PHRASES = ("Temporary failure in name resolution", "Resource temporarily unavailable",
+               "Name or service not known", "Network is unreachable", "No route to host",
+               "Connection refused", "Connection reset")
+
+
+def error_text(event: dict[str, Any]) -> str:
+    """'ErrorType: message' of an init_error or a failed invoke_end, as the function
+    (or the emulator on its behalf) reported it; either half may be missing."""
+    return f"{event.get('error_type') or ''}: {event.get('error_message') or ''}".strip(": ")
+
+
+def failure_phase(event: dict[str, Any]) -> str:
+    """init | invoke: an invocation whose runtime failed to init failed in the init."""
+    if event["kind"] == "init_error" or event.get("status") == "init_error":
+        return "init"
+    return "invoke"
+
+
+def classify(text: str, phase: str = "invoke") -> str:
+    """oom | dns | timeout | connect | init_error | other, from an error's text."""
+    for name, pattern in _CLASSES:
+        if pattern.search(text or ""):
+            return name
+    return "init_error" if phase == "init" else "other"
+
+
+def classify_event(event: dict[str, Any]) -> str:
+    """The error class of an init_error or a failed invoke_end."""
+    return classify(error_text(event), failure_phase(event))
+
+
+def headline(text: str, limit: int = 90) -> str:
+    """'ErrorType: <the phrase that classified it>' — what a table has room for."""
+    etype = text.split(":", 1)[0] if ":" in text[:60] else ""
+    for phrase in _OS_PHRASES:
+        if etype and phrase.lower() in text.lower():
+            return f"{etype}: {phrase}"
+    for _, pattern in _CLASSES:
+        m = pattern.search(text or "")
+        if m and etype:
+            return f"{etype}: {m.group(0)}"
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
