@@ -7,10 +7,10 @@ fault_not_armed  a fault did not take effect (verify failed, or it never fired)
 harness_error    the harness itself failed; says nothing about the handler
 
 Each check reads the whole history and returns its part: the gates a verdict
-that ends judging (the harness failed, a fault was not armed), the outcome the
-verdict about the handler, the evidence what the packets add to it. The error
-classes, the fault windows and the recovery point are in their own modules, so
-the plugin, the reports and `enirace judge` use the same ones.
+that ends judging (the harness failed, a fault was not armed), handler_verdict
+the verdict about the handler, the evidence what the packets add to it. The
+error classes, the fault windows and the recovery point are in their own
+modules, so the plugin, the reports and `enirace judge` use the same ones.
 """
 
 from __future__ import annotations
@@ -84,13 +84,13 @@ def judge(events: list[Event]) -> Verdict:
         stop = gate(events)
         if stop is not None:
             return stop
-    verdict = outcome(events)
+    verdict = handler_verdict(events)
     if verdict.verdict not in NOT_ABOUT_THE_HANDLER:
         verdict.evidence = explain(events)
     return verdict
 
 
-def outcome(events: list[Event]) -> Verdict:
+def handler_verdict(events: list[Event]) -> Verdict:
     """stuck, recovered or healthy, from the invocations and the fault windows."""
     ends = invocation_ends(events)
     if not ends:
