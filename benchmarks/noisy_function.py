@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from harness.ownership import Run  # noqa: E402
 from harness.scenario import model as sc  # noqa: E402
-from harness.trial import run_trial  # noqa: E402
+from harness.trial import run_one_trial  # noqa: E402
 
 TIMEOUT_MS = 3000.0
 FAULT_AT_MS = 1000.0
@@ -67,7 +67,7 @@ def cpu_s() -> float:
 
 def one_trial(run: Run, root: Path, scen: sc.Scenario) -> dict[str, float]:
     cpu = cpu_s()
-    result = run_trial(scen, run, root)
+    result = run_one_trial(scen, run, root)
     cpu = cpu_s() - cpu
     ev = result.events
     start = next(e["t_ms"] for e in ev if e["kind"] == "invoke_start")

@@ -6,20 +6,29 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import click
 from rich.console import Console
 from rich.table import Table
 
-from harness import cleanup
+from harness import cleanup, paths
 from harness.checker.classify import headline
+from harness.cli.common import console as cli_console
+from harness.cli.common import require_privileges
+from harness.cli.progress import SweepProgress
 from harness.errors import UserError
+from harness.function import dotnet
+from harness.function import launch as functions
+from harness.report import write_report
 from harness.report.aggregate import Aggregate, CellAgg
-from harness.scenario import model as sc
 from harness.sweep import results as res
+from harness.sweep.define import build_spec
 from harness.sweep.grid import SweepSpec
+from harness.sweep.runner import run_sweep
 
 # Attach offsets after the runtime is spawned: before, around and after the moment
 # the handlers first use the network at init (~100-200 ms after spawn).
@@ -30,25 +39,16 @@ CASE_AXIS = "function.runtime+function.handler"
 
 def runtime_cases() -> tuple[list[tuple[str, str]], list[str]]:
     """(runtime, handler) pairs that can run here, and what is skipped and why."""
-    from harness.function import launch as functions
-
     cases = [("python", h) for h in functions.python_samples()]
     skipped: list[str] = []
-    samples = getattr(functions, "dotnet_samples", None)
-    try:
-        from harness.function import dotnet as dotnet
-    except ImportError:
-        dotnet = None  # type: ignore[assignment]
-    if samples is None or dotnet is None:
-        skipped.append(".NET samples: .NET support is not in this build (harness/function/dotnet.py)")
-    elif dotnet.locate_runtime() is None:
+    if dotnet.locate_runtime() is None:
         skipped.append(f".NET samples: no .NET 8 runtime; fix: {dotnet.runtime_fix_hint()}")
     elif dotnet.locate_compiler() is None:
         skipped.append(f".NET samples: no C# compiler; fix: {dotnet.compiler_fix_hint()}")
     else:
         try:
             dotnet.build_samples()  # once, here, rather than racing in the workers
-            cases += [("dotnet", h) for h in samples()]
+            cases += [("dotnet", h) for h in functions.dotnet_samples()]
         except UserError as exc:
             skipped.append(f".NET samples: the build failed: {exc}")
     return cases, skipped
@@ -58,8 +58,6 @@ def docker_note() -> str:
     """The demo runs functions as processes (no image builds, under 3 minutes); say
     whether Docker could run them too, and how."""
     how = "`--set backend=docker` runs any sweep in containers"
-    if "backend" not in sc.Scenario.model_fields:
-        return "Docker backend: not in this build; the demo runs functions as processes"
     if shutil.which("docker") is None:
         return "Docker backend: skipped (no docker CLI); the demo runs functions as processes"
     try:
@@ -81,10 +79,8 @@ def _fresh(out: Path) -> None:
 
 def plan_demo(scenarios_dir: Path) -> tuple[SweepSpec, list[tuple[str, str]], list[str]]:
     """The demo's grid, the (runtime, handler) cases in it, and what it skips and why."""
-    from harness.sweep.define import build_spec
-
     cases, skipped = runtime_cases()
-    paths, axes = [], []
+    chosen, axes = [], []
     for name in SCENARIOS:
         path = scenarios_dir / f"{name}.yaml"
         if not path.exists():
@@ -94,18 +90,26 @@ def plan_demo(scenarios_dir: Path) -> tuple[SweepSpec, list[tuple[str, str]], li
         own = [f"{CASE_AXIS}={values}"]
         if name in OFFSETS:
             own.append(f"schedule[0].at.offset={OFFSETS[name]}")
-        paths.append(path)
+        chosen.append(path)
         axes.append(own)
-    if not paths:
+    if not chosen:
         raise UserError(f"{scenarios_dir}: none of {', '.join(SCENARIOS)} is there; run the demo from the repo")
     skipped.append(docker_note())
-    return build_spec(paths, repeats=1, controls=1, per_scenario_axes=axes, use_blocks=False), cases, skipped
+    return build_spec(chosen, repeats=1, controls=1, per_scenario_axes=axes, use_blocks=False), cases, skipped
+
+
+@click.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/demo"), show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Trials run in parallel, each in its own lab.")
+def demo(out: Path, workers: int) -> None:
+    """A small sweep: every sample handler of each runtime under late-eni-attach and
+    eni-swap, a verdict table and report.html."""
+    require_privileges()
+    sys.exit(run_demo_sweep(cli_console, paths.REPO_ROOT / "scenarios", out, workers))
 
 
 def run_demo_sweep(console: Console, scenarios_dir: Path, out: Path, workers: int = 2) -> int:
-    from harness.report import write_report
-    from harness.sweep.runner import run_sweep
-
     started = time.monotonic()
     if not console.is_terminal:  # a log file or CI: room for the table rather than 80 columns
         console.width = max(console.width, 110)
@@ -118,7 +122,7 @@ def run_demo_sweep(console: Console, scenarios_dir: Path, out: Path, workers: in
     runtimes = sorted({r for r, _ in cases})
     console.print(f"demo: {', '.join(p.name for p in spec.plans)} × {len(cases)} sample handlers "
                   f"({', '.join(runtimes)}), {workers} workers")
-    outcome = run_sweep(spec, out, workers, console, command=["demo"])
+    outcome = run_sweep(spec, out, workers, console, command=["demo"], progress=SweepProgress)
     report = write_report(out, max_timelines=200)  # a small sweep: every trial's timeline
     for title, panel_table in verdict_tables(report.agg):
         console.print(title, style="bold", highlight=False)

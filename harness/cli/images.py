@@ -7,19 +7,11 @@ import time
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-console = Console(highlight=False)
+from harness.cli.common import console
+
 DEFAULT_KINDS = ("python", "dotnet")
-
-
-def _dotnet_importable() -> bool:
-    try:
-        import harness.function.dotnet  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 @click.group()
@@ -43,9 +35,6 @@ def build(kinds: tuple[str, ...], offline: bool, force: bool) -> None:
         wanted = ["python", "dotnet", "python-rie", "harness"]
     failed = False
     for kind in wanted:
-        if kind == "dotnet" and not _dotnet_importable():
-            console.print("[yellow]dotnet[/]: skipped: .NET support (harness.function.dotnet) is not in this build")
-            continue
         started = time.monotonic()
         with console.status(f"{kind}: ...") as status:
             def progress(line: str, status=status, kind=kind) -> None:  # type: ignore[no-untyped-def]

@@ -1,4 +1,4 @@
-"""What `enirace sweep`, `report` and `merge` do, behind the click commands.
+"""`enirace sweep`, `report` and `merge`.
 
 Sweep exit codes: 0 finished; 1 a trial outside the scenario's `expect:` verdicts in
 a cell that is not flaky (fault_not_armed never counts); 2 a harness error in some
@@ -11,14 +11,20 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
+import click
 from rich.console import Console
 
+from harness import cleanup
+from harness.cli.common import EXIT_OK, console, require_privileges
+from harness.cli.progress import SweepProgress
+from harness.report import MAX_TIMELINES, write_report
 from harness.report.aggregate import VALID, Aggregate
+from harness.report.tables import summary_table
 from harness.scenario import model as sc
 from harness.sweep import results as res
-from harness.sweep.grid import SweepSpec, count, parse_shard
+from harness.sweep.define import build_spec
+from harness.sweep.grid import SweepSpec, cells, count, parse_shard
 from harness.sweep.runner import SweepOutcome, run_sweep
 
 
@@ -45,9 +51,6 @@ def unexpected(agg: Aggregate) -> int:
 
 
 def report_and_summarise(console: Console, out: Path, max_timelines: int | None = None) -> tuple[Aggregate, Path]:
-    from harness.report import MAX_TIMELINES, write_report
-    from harness.report.tables import summary_table
-
     if not console.is_terminal:  # a log or CI: room for the table rather than 80 columns
         console.width = max(console.width, 120)
     with console.status("writing report.html ..."):
@@ -66,9 +69,6 @@ def report_and_summarise(console: Console, out: Path, max_timelines: int | None 
 def do_sweep(console: Console, paths: list[Path], axes: list[str], overrides: list[str], repeats: int | None,
              controls: int | None, workers: int, out: Path | None, shard_text: str | None, seed: int | None,
              jitter: str | None, capture: bool, make_report: bool) -> int:
-    from harness.cli.main import require_privileges
-    from harness.sweep.define import build_spec
-
     spec = build_spec(paths, axes, overrides, repeats, controls, seed, jitter)
     shard = parse_shard(shard_text)
     out = out or default_out(spec, shard)
@@ -79,26 +79,13 @@ def do_sweep(console: Console, paths: list[Path], axes: list[str], overrides: li
 
 def _sweep_locked(console: Console, spec: SweepSpec, shard: tuple[int, int] | None, out: Path, workers: int,
                   capture: bool, make_report: bool) -> int:
-    from harness import cleanup
-    from harness.sweep.worker import capture_supported
-
-    if capture and not capture_supported():
-        console.print("[yellow]note[/]: packet capture is not available in this build (run_trial has no "
-                      "capture option yet); running without it")
-        capture = False
     cleanup.cleanup()
     total = count(spec)
-    console.print(f"sweep: {total} trials in the grid ({len(list(_cells(spec)))} cells × {spec.repeats} "
+    console.print(f"sweep: {total} trials in the grid ({sum(1 for _ in cells(spec))} cells × {spec.repeats} "
                   f"repeat(s) + control trials), seed {spec.seed}"
                   + (f", shard {shard[0]}/{shard[1]}" if shard else "") + f", {workers} worker(s) → {out}")
-    outcome = run_sweep(spec, out, workers, console, shard, capture, command=sys.argv[1:])
+    outcome = run_sweep(spec, out, workers, console, shard, capture, command=sys.argv[1:], progress=SweepProgress)
     return finish(console, outcome, make_report)
-
-
-def _cells(spec: SweepSpec) -> Any:
-    from harness.sweep.grid import cells
-
-    return cells(spec)
 
 
 def finish(console: Console, outcome: SweepOutcome, make_report: bool) -> int:
@@ -143,3 +130,51 @@ def env_workers(default: int = 2) -> int:
         return max(1, int(os.environ.get("ENIRACE_WORKERS", default)))
     except ValueError:
         return default
+
+
+@click.command()
+@click.argument("scenario_paths", metavar="SCENARIO...", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--axis", "axes", multiple=True, metavar="KEY=VALUES",
+              help="A swept field: a comma list (function.handler=naive_cached,resilient) or a range "
+                   "(schedule[0].at.offset=0ms..2000ms/100ms). Repeatable; adds to the scenario's sweep: block.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Fix a field for every trial, as `enirace run --set` does (schedule[0].at=...).")
+@click.option("--repeats", type=click.IntRange(1, 1000), default=None, help="Trials per cell [sweep block or 1].")
+@click.option("--controls", type=click.IntRange(0, 1000), default=None,
+              help="Control trials (no fault) per control group [as many as repeats].")
+@click.option("--workers", "-n", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Worker processes, each with its own labs.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Sweep directory [runs/sweeps/<scenario>-<grid id>]; the same command again resumes it.")
+@click.option("--shard", "shard", metavar="i/N", default=None, help="Run only slice i of N of the grid.")
+@click.option("--seed", type=int, default=None, help="Sweep seed [sweep block, else derived from the grid].")
+@click.option("--jitter", metavar="DURATION", default=None,
+              help="Move each trial's fault offsets by a seeded random amount within ±DURATION.")
+@click.option("--capture/--no-capture", default=False, show_default=True, help="Packet capture per trial.")
+@click.option("--report/--no-report", "make_report", default=True, show_default=True,
+              help="Write report.html and summary.csv at the end.")
+def sweep(scenario_paths: tuple[Path, ...], axes: tuple[str, ...], overrides: tuple[str, ...],
+          repeats: int | None, controls: int | None, workers: int, out: Path | None, shard: str | None,
+          seed: int | None, jitter: str | None, capture: bool, make_report: bool) -> None:
+    """Run SCENARIO over a grid of parameters x repeats, with control trials, in parallel."""
+    sys.exit(do_sweep(console, list(scenario_paths), list(axes), list(overrides), repeats, controls, workers,
+                      out, shard, seed, jitter, capture, make_report))
+
+
+@click.command()
+@click.argument("directory", metavar="DIR", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--max-timelines", type=click.IntRange(1, 10_000), default=None,
+              help="Trials drawn as timelines at most [60].")
+def report(directory: Path, max_timelines: int | None) -> None:
+    """Write DIR/report.html (self-contained) and DIR/summary.csv for a sweep."""
+    report_and_summarise(console, directory, max_timelines)
+    sys.exit(EXIT_OK)
+
+
+@click.command()
+@click.argument("directories", metavar="DIR...", nargs=-1, required=True,
+                type=click.Path(path_type=Path, file_okay=False))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="The merged sweep directory.")
+def merge(directories: tuple[Path, ...], out: Path) -> None:
+    """Combine shard directories of one sweep into one results.jsonl and report."""
+    sys.exit(do_merge(console, list(directories), out))

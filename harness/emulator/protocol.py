@@ -1,5 +1,7 @@
-"""Wire formats of the Lambda Runtime API and the RIE invoke API, as the real
-emulator produces them (research/rie.md §1.4-§1.5). Pure functions, no state."""
+"""Wire formats of the Lambda Runtime API (/2018-06-01/runtime/... on 127.0.0.1:9001)
+and the RIE invoke API (POST /2015-03-31/functions/function/invocations on :8080),
+byte for byte as aws-lambda-runtime-interface-emulator produces them. Pure
+functions, no state."""
 
 from __future__ import annotations
 

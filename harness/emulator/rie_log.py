@@ -1,4 +1,4 @@
-"""The RIE's log lines (research/rie.md §1.9): written by the enirace-rie drop-in,
+"""The RIE's log lines, in the real RIE's exact formats: written by the enirace-rie drop-in,
 and read back by the harness when it runs an image's own RIE (`--rie image`).
 
 Two streams: `(rapid)` lines on stderr, `DD Mon YYYY HH:MM:SS,mmm [LEVEL] (rapid) msg`

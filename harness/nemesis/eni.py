@@ -2,9 +2,9 @@
 
 All act on the lab's ENI (a veth pair: sandbox end + bridge end in the vpc).
 Link faults act on the bridge end: the sandbox end keeps its address and routes
-but loses carrier, so ARP fails and connects end in EHOSTUNREACH after ~3 s and
-lookups time out (research/failure-modes.md §1.5, M2), rather than the fast
-ENETUNREACH of a missing interface.
+but loses carrier, so ARP fails: connects end in EHOSTUNREACH after ~3 s and
+lookups in EAI_AGAIN after ~6 s (glibc's default resolver timeouts), rather than
+the immediate ENETUNREACH and EAI_AGAIN of a missing interface.
 """
 
 from __future__ import annotations

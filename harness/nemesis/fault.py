@@ -11,7 +11,7 @@ the fault windows right when faults overlap or a `for:` reverts one of them.
 `impairs` is whether the fault's apply leaves an aspect impaired (for netem and
 resolv_conf that depends on the parameters, so it is an instance property).
 
-The catalogue lives in faults_eni.py, faults_traffic.py and faults_dns.py.
+The faults themselves are in eni.py, traffic.py and dns.py; catalogue.py names them.
 """
 
 from __future__ import annotations
@@ -113,21 +113,3 @@ def eni_usable(state: State) -> bool:
 
 def link_named(state: State, ifname: str) -> dict[str, Any] | None:
     return next((link for link in state["links"] if link["ifname"] == ifname), None)
-
-
-def catalogue() -> dict[str, type[Fault]]:
-    from harness.nemesis import dns as faults_dns
-    from harness.nemesis import eni as faults_eni
-    from harness.nemesis import traffic as faults_traffic
-
-    found: dict[str, type[Fault]] = {}
-    for module in (faults_eni, faults_traffic, faults_dns):
-        for cls in module.FAULTS:
-            found[cls.name] = cls
-    missing = set(fault_params.FAULT_NAMES) - set(found)
-    assert not missing, f"faults without an implementation: {missing}"
-    return found
-
-
-def make(name: str, lab: Lab, params: dict[str, Any]) -> Fault:
-    return catalogue()[name](lab, **params)

@@ -1,5 +1,6 @@
-"""What a running sweep shows: a rich progress bar with the ETA and running verdict
-counts on a terminal, one line per finished trial elsewhere (CI logs)."""
+"""What a running sweep tells as it goes: one line per finished trial, and the
+counts of verdicts so far. The CLI draws a progress bar over the same counts
+(harness/cli/progress.py); benchmarks and tests get these plain lines."""
 
 from __future__ import annotations
 
@@ -7,18 +8,13 @@ from collections import Counter
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-from harness.report.timeline import VERDICT_STYLE
 
 ORDER = ("healthy", "recovered", "stuck", "fault_not_armed", "harness_error", "worker_died")
 
 
-def _style(verdict: str) -> str:
-    return VERDICT_STYLE.get(verdict) or "bold red"  # worker_died has no trial verdict style
+class LineProgress:
+    """A context manager the runner feeds each finished trial's results line."""
 
-
-class SweepProgress:
     def __init__(self, console: Console, total: int, resumed: int, label: str) -> None:
         self.console = console
         self.total = total
@@ -27,31 +23,17 @@ class SweepProgress:
         self.counts: Counter[str] = Counter()
         self.failed_controls = 0
         self.finished = 0
-        self._live = console.is_terminal
-        self._progress: Progress | None = None
-        self._task: Any = None
 
-    def __enter__(self) -> SweepProgress:
+    def __enter__(self) -> LineProgress:
         if self.resumed:
             self.console.print(f"resuming: {self.resumed} trials already in results.jsonl, {self.total} to go")
-        if self._live:
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("eta"), TimeRemainingColumn(), TextColumn("elapsed"), TimeElapsedColumn(),
-                TextColumn("{task.fields[counts]}"), console=self.console, transient=False)
-            self._progress.start()
-            self._task = self._progress.add_task(self.label, total=self.total, counts="")
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
+        pass
 
-    def counts_text(self) -> str:
-        parts = [f"[{_style(v)}]{v} {self.counts[v]}[/]" for v in ORDER if self.counts[v]]
-        if self.failed_controls:
-            parts.append(f"[bold magenta]failed controls {self.failed_controls}[/]")
-        return " · ".join(parts)
+    def styled(self, verdict: str) -> str:
+        return verdict
 
     def update(self, record: dict[str, Any]) -> None:
         verdict = record["verdict"]["verdict"]
@@ -61,10 +43,9 @@ class SweepProgress:
                 self.failed_controls += 1
         else:
             self.counts[verdict] += 1
-        if self._progress is not None:
-            self._progress.update(self._task, advance=1, counts=self.counts_text())
-        else:
-            style = _style(verdict)
-            tag = " (control)" if record["kind"] == "control" else ""
-            self.console.print(f"[{self.finished}/{self.total}] {record['trial']}{tag} [{style}]{verdict}[/]",
-                               soft_wrap=True)
+        self.show(record, verdict)
+
+    def show(self, record: dict[str, Any], verdict: str) -> None:
+        tag = " (control)" if record["kind"] == "control" else ""
+        self.console.print(f"[{self.finished}/{self.total}] {record['trial']}{tag} {self.styled(verdict)}",
+                           soft_wrap=True)

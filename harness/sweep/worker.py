@@ -4,13 +4,12 @@ it one at a time) and reports results on the shared one.
 
 Signals: SIGINT is ignored (the terminal sends Ctrl-C to the whole process group;
 the parent decides), SIGTERM stops the worker: the trial in progress is torn down
-(run_trial's finally) and the worker exits. A worker whose parent died exits too.
+(run_one_trial's finally) and the worker exits. A worker whose parent died exits too.
 """
 
 from __future__ import annotations
 
 import importlib
-import inspect
 import os
 import queue
 import shutil
@@ -25,13 +24,14 @@ from typing import Any
 from harness import ownership
 from harness.ownership import Run
 from harness.sweep.grid import SweepSpec, trial_scenario
+from harness.trial import run_one_trial
 
 TrialFn = Callable[[SweepSpec, dict[str, Any], Run, Path, bool], dict[str, Any]]
 REAL_TRIAL = "harness.sweep.worker:real_trial"
 
 
 class Stop(BaseException):
-    """SIGTERM in a worker: unwinds through run_trial's teardown."""
+    """SIGTERM in a worker: unwinds through run_one_trial's teardown."""
 
 
 _stopping = False
@@ -60,19 +60,10 @@ def resolve(path: str) -> TrialFn:
     return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
 
 
-def capture_supported() -> bool:
-    from harness.trial import run_trial
-
-    return "capture" in inspect.signature(run_trial).parameters
-
-
 def real_trial(spec: SweepSpec, task: dict[str, Any], run: Run, out_root: Path, capture: bool) -> dict[str, Any]:
     """One real trial in a real lab."""
-    from harness.trial import run_trial
-
     scenario = trial_scenario(spec, task)
-    kwargs: dict[str, Any] = {"capture": capture} if capture and capture_supported() else {}
-    result = run_trial(scenario, run, out_root, trial_id=task["trial"], **kwargs)
+    result = run_one_trial(scenario, run, out_root, trial_id=task["trial"], capture=capture)
     return {"verdict": result.verdict.to_dict(), "teardown_problems": result.teardown_problems}
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from harness.scenario import model as sc
-from harness.trial import run_trial
+from harness.trial import run_one_trial
 from tests.docker.conftest import LATE_ENI
 
 pytestmark = [pytest.mark.root, pytest.mark.docker]
@@ -15,7 +15,7 @@ EXPECTED = {"naive_cached": "stuck", "resilient": "recovered"}
 
 @pytest.mark.parametrize("handler", sorted(EXPECTED))
 def test_same_verdict_as_the_process_backend(trial, run, tmp_path, handler):
-    process = run_trial(sc.load(LATE_ENI, [f"function.handler={handler}"]), run, tmp_path / "process")
+    process = run_one_trial(sc.load(LATE_ENI, [f"function.handler={handler}"]), run, tmp_path / "process")
     docker = trial(f"function.handler={handler}")
     assert process.verdict.verdict == docker.verdict.verdict == EXPECTED[handler], docker.verdict.reason
     assert docker.verdict.error_classes == process.verdict.error_classes
@@ -49,7 +49,7 @@ def test_dotnet_image(run, tmp_path, dotnet_image):
     results = {}
     for handler in ("lazy_cached", "resilient"):
         scenario = sc.load(LATE_ENI, ["backend=docker", "function.runtime=dotnet", f"function.handler={handler}"])
-        results[handler] = run_trial(scenario, run, tmp_path)
+        results[handler] = run_one_trial(scenario, run, tmp_path)
     assert results["lazy_cached"].verdict.verdict == "stuck", results["lazy_cached"].verdict.reason
     assert "Resource temporarily unavailable" in results["lazy_cached"].verdict.failures[-1].text
     assert results["resilient"].verdict.verdict == "recovered", results["resilient"].verdict.reason
@@ -66,7 +66,7 @@ def test_eni_swap_same_verdict_as_the_process_backend(request, run, tmp_path, im
     if runtime == "dotnet":
         request.getfixturevalue("dotnet_image")  # skips without a .NET runtime and compiler
     sets = [f"function.runtime={runtime}", f"function.handler={handler}"]
-    results = {mode: run_trial(sc.load(ENI_SWAP, sets + extra), run, tmp_path / mode)
+    results = {mode: run_one_trial(sc.load(ENI_SWAP, sets + extra), run, tmp_path / mode)
                for mode, extra in (("process", []), ("netlink", ["backend=docker"]),
                                    ("network", ["backend=docker", "docker.eni=network"]))}
     got = {mode: (r.verdict.verdict, r.verdict.failed_invocations, r.verdict.error_classes)

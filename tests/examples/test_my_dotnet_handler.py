@@ -8,7 +8,7 @@ the compiler: see `enirace doctor`.
 
 import pytest
 
-from harness.plugin.fixtures import assert_recovers, builtin_scenario, dotnet_unavailable
+from harness.plugin import assert_recovers, builtin_scenario, dotnet_unavailable
 
 pytestmark = pytest.mark.dotnet
 

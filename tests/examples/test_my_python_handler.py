@@ -11,7 +11,7 @@ that into a failure, which is what CI wants.
 
 import pytest
 
-from harness.plugin.fixtures import assert_healthy, assert_recovers, builtin_scenario
+from harness.plugin import assert_healthy, assert_recovers, builtin_scenario
 
 # The function under test. function.code is relative to this file. Your code reads
 # its own configuration; point it at the lab's service (svc.internal:8080).

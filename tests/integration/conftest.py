@@ -14,7 +14,7 @@ import pytest
 from harness.lab import netns
 from harness.ownership import Run
 from harness.scenario import model as sc
-from harness.trial import TrialResult, run_trial
+from harness.trial import TrialResult, run_one_trial
 
 REPO = Path(__file__).resolve().parents[2]
 LATE_ENI = REPO / "scenarios" / "late-eni-attach.yaml"
@@ -33,7 +33,7 @@ def trial(run: Run, tmp_path: Path):
     """trial(path, *overrides) -> TrialResult, run for real in this test's run."""
 
     def _trial(path: Path = LATE_ENI, *overrides: str) -> TrialResult:
-        return run_trial(sc.load(path, list(overrides)), run, tmp_path)
+        return run_one_trial(sc.load(path, list(overrides)), run, tmp_path)
 
     return _trial
 

@@ -19,7 +19,7 @@ from harness.checker.classify import classify
 from harness.function import cgroup as cgroups
 from harness.function import contain as contain
 from harness.scenario import model as sc
-from harness.trial import run_trial
+from harness.trial import run_one_trial
 
 pytestmark = [pytest.mark.root]
 
@@ -65,7 +65,7 @@ def trial_with(run, tmp_path: Path, body: str, payload: object = "", **function)
                         "handler": "bootstrap", "timeout": "3s", **function},
            "lab": {"eni": "present"},
            "workload": {"invocations": 2, "interval": "50ms", "payload": payload}}
-    return run_trial(sc.validate(doc, "test"), run, tmp_path / "out")
+    return run_one_trial(sc.validate(doc, "test"), run, tmp_path / "out")
 
 
 def responses(result) -> list[dict]:

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from harness.scenario import model as sc
-from harness.trial import TrialResult, run_trial
+from harness.trial import TrialResult, run_one_trial
 from tests.integration.conftest import REPO, host_snapshot
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
@@ -21,7 +21,7 @@ SCENARIOS = REPO / "scenarios"
 def fault_trial(run, tmp_path):
     def _trial(name: str, handler: str, *overrides: str, capture: bool = True) -> TrialResult:
         scenario = sc.load(SCENARIOS / f"{name}.yaml", [f"function.handler={handler}", *overrides])
-        return run_trial(scenario, run, tmp_path, capture=capture)
+        return run_one_trial(scenario, run, tmp_path, capture=capture)
 
     return _trial
 

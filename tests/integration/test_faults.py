@@ -20,6 +20,7 @@ from harness.backends.process import LaunchSpec, ProcessBackend
 from harness.lab import addressing, netns
 from harness.lab.services import SERVICE_PORT
 from harness.lab.topology import Lab
+from harness.nemesis import catalogue
 from harness.nemesis import fault as faults
 
 pytestmark = [pytest.mark.root]
@@ -110,7 +111,7 @@ def reverted(fault: faults.Fault) -> dict:
 
 def test_attach_eni(lab):
     assert sandbox_links(lab) == {} and default_route(lab) is None
-    fault = faults.make("attach_eni", lab, {})
+    fault = catalogue.make("attach_eni", lab, {})
     fault.prepare()  # plans names and address, changes nothing the sandbox can see
     assert sandbox_links(lab) == {}
     detail = applied(fault)
@@ -124,7 +125,7 @@ def test_attach_eni(lab):
 
 def test_detach_eni_and_its_revert_restores_the_address(lab):
     eni = attach(lab)
-    fault = faults.make("detach_eni", lab, {})
+    fault = catalogue.make("detach_eni", lab, {})
     applied(fault)
     assert sandbox_links(lab) == {} and fault.impairs
     with pytest.raises(OSError):  # no interface, no route: the fast failure
@@ -136,13 +137,13 @@ def test_detach_eni_and_its_revert_restores_the_address(lab):
 
 def test_detach_with_no_eni_is_not_applicable(lab):
     with pytest.raises(faults.FaultNotApplicable):
-        faults.make("detach_eni", lab, {}).apply()
+        catalogue.make("detach_eni", lab, {}).apply()
 
 
 @pytest.mark.parametrize("ip", ["new", "same"])
 def test_swap_eni(lab, ip):
     old = attach(lab)
-    fault = faults.make("swap_eni", lab, {"ip": ip})
+    fault = catalogue.make("swap_eni", lab, {"ip": ip})
     detail = applied(fault)
     links = sandbox_links(lab)
     assert old.ifname not in links and detail["to"]["ifname"] in links
@@ -155,12 +156,12 @@ def test_swap_eni(lab, ip):
 
 def test_link_down_keeps_address_and_route_but_loses_carrier(lab):
     attach(lab)
-    down = faults.make("link_down", lab, {})
+    down = catalogue.make("link_down", lab, {})
     applied(down)
     [link] = sandbox_links(lab).values()
     assert "NO-CARRIER" in link["flags"] and default_route(lab) is not None
     assert dns_from_sandbox(lab, timeout=0.3) == "NO_ANSWER"
-    up = faults.make("link_up", lab, {})
+    up = catalogue.make("link_up", lab, {})
     applied(up)
     [link] = sandbox_links(lab).values()
     assert "NO-CARRIER" not in link["flags"] and "LOWER_UP" in link["flags"]
@@ -174,7 +175,7 @@ def test_link_down_keeps_address_and_route_but_loses_carrier(lab):
 
 def test_flap_steps_alternate_down_and_up(lab):
     attach(lab)
-    flap = faults.make("flap", lab, {"period": "100ms", "count": 2, "down": "40ms"})
+    flap = catalogue.make("flap", lab, {"period": "100ms", "count": 2, "down": "40ms"})
     steps = flap.steps(None)
     assert [(s.at_ms, s.action) for s in steps] == [(0, "apply"), (40, "revert"), (100, "apply"), (140, "revert")]
     for step in steps:
@@ -194,7 +195,7 @@ def vpc_rules(lab: Lab, table: str) -> str:
 def test_blackhole_drops_silently_and_reverts(lab):
     attach(lab)
     assert dns_from_sandbox(lab) == "NOERROR"
-    fault = faults.make("blackhole", lab, {})
+    fault = catalogue.make("blackhole", lab, {})
     applied(fault)
     assert f"-A PREROUTING -i {lab.bridge} -j DROP" in vpc_rules(lab, "raw")
     assert dns_from_sandbox(lab, timeout=0.3) == "NO_ANSWER"
@@ -207,7 +208,7 @@ def test_blackhole_drops_silently_and_reverts(lab):
 
 def test_netem_holds_packets_in_its_queue_and_reverts(lab):
     attach(lab)
-    fault = faults.make("netem", lab, {"delay": "30ms", "jitter": "10ms"})
+    fault = catalogue.make("netem", lab, {"delay": "30ms", "jitter": "10ms"})
     applied(fault)
     assert "NFQUEUE" in vpc_rules(lab, "mangle")
     assert b"200 OK" in http_from_sandbox(lab)  # delayed, not lost
@@ -220,7 +221,7 @@ def test_netem_holds_packets_in_its_queue_and_reverts(lab):
 
 def test_netem_full_loss_drops_everything(lab):
     attach(lab)
-    fault = faults.make("netem", lab, {"loss": 100})
+    fault = catalogue.make("netem", lab, {"loss": 100})
     applied(fault)
     assert dns_from_sandbox(lab, timeout=0.3) == "NO_ANSWER"
     assert fault.queue is not None and fault.queue.dropped > 0
@@ -229,8 +230,8 @@ def test_netem_full_loss_drops_everything(lab):
 
 
 def test_netem_without_effect_does_not_impair(lab):
-    assert not faults.make("netem", lab, {}).impairs
-    assert faults.make("netem", lab, {"loss": "1%"}).impairs
+    assert not catalogue.make("netem", lab, {}).impairs
+    assert catalogue.make("netem", lab, {"loss": "1%"}).impairs
 
 
 # -- resolver ---------------------------------------------------------------------------
@@ -240,7 +241,7 @@ def test_netem_without_effect_does_not_impair(lab):
                                          ("drop", "NO_ANSWER")])
 def test_dns_modes(lab, mode, rcode):
     attach(lab)
-    fault = faults.make("dns", lab, {"mode": mode})
+    fault = catalogue.make("dns", lab, {"mode": mode})
     applied(fault)
     assert dns_from_sandbox(lab, timeout=0.3) == rcode
     assert fault.impairs
@@ -250,7 +251,7 @@ def test_dns_modes(lab, mode, rcode):
 
 def test_dns_slow_answers_late(lab):
     attach(lab)
-    fault = faults.make("dns", lab, {"mode": "slow", "delay": "300ms"})
+    fault = catalogue.make("dns", lab, {"mode": "slow", "delay": "300ms"})
     applied(fault)
     assert dns_from_sandbox(lab, timeout=0.05) == "NO_ANSWER"  # not within a sixth of the delay ...
     assert dns_from_sandbox(lab, timeout=3) == "NOERROR"  # ... but it does come
@@ -306,7 +307,7 @@ def test_resolv_conf_filled_late_reaches_a_running_process(lab, start, how):
     try:
         failing = proc.wait_for("fail")
         before = lab.etc.read()
-        fault = faults.make("resolv_conf", lab, {"content": "filled", "how": how})
+        fault = catalogue.make("resolv_conf", lab, {"content": "filled", "how": how})
         applied(fault)
         after = lab.etc.read()
         if start == "empty":  # in place keeps the inode, rename makes a new one
@@ -326,7 +327,7 @@ def test_resolv_conf_emptied_in_place_breaks_lookups(lab):
     proc = Resolving(lab)
     try:
         ok_at = proc.wait_for("ok")
-        fault = faults.make("resolv_conf", lab, {"content": "empty", "how": "in_place"})
+        fault = catalogue.make("resolv_conf", lab, {"content": "empty", "how": "in_place"})
         applied(fault)
         assert fault.impairs
         failed_at = proc.wait_for("fail", after=ok_at)

@@ -13,7 +13,7 @@ from harness.function.output import FunctionLog
 from harness.history.recorder import HEAD_LOG_LINES, TAIL_LOG_LINES
 from harness.lab import netns
 from harness.scenario import model as sc
-from harness.trial import run_trial
+from harness.trial import run_one_trial
 
 pytestmark = [pytest.mark.root]
 
@@ -40,7 +40,7 @@ def trial_with(run, tmp_path: Path, body: str, timeout: str = "1s", **workload):
                         "handler": "bootstrap", "timeout": timeout},
            "lab": {"eni": "present"},
            "workload": {"invocations": 2, "interval": "50ms", "init_timeout": "1s", **workload}}
-    result = run_trial(sc.validate(doc, "test"), run, tmp_path / "out")
+    result = run_one_trial(sc.validate(doc, "test"), run, tmp_path / "out")
     assert not [n for n in netns.list_names() if run.run_id in n]
     return result
 

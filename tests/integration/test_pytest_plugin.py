@@ -144,7 +144,7 @@ def test_the_python_example_passes_and_reports_to_junit(examples):
 def test_a_stuck_handler_fails_with_timeline_errors_and_function_log(pytester):
     pytester.makepyfile(textwrap.dedent("""
         import pytest
-        from harness.plugin.fixtures import assert_recovers
+        from harness.plugin import assert_recovers
 
         @pytest.mark.enirace("late-eni-attach", function__handler="naive_cached")
         def test_with_the_helper(enirace_result):

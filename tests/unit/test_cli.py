@@ -32,7 +32,7 @@ def test_unknown_handler_is_named(tmp_path):
 
 def test_an_interrupt_message_says_what_is_left(tmp_path, monkeypatch):
     from harness import ownership
-    from harness.cli import main as cli
+    from harness.cli import common
 
     monkeypatch.setattr(ownership, "STATE_DIR", tmp_path / "state")
     folder = tmp_path / "trial"
@@ -40,11 +40,11 @@ def test_an_interrupt_message_says_what_is_left(tmp_path, monkeypatch):
     (folder / "history.jsonl").write_text('{"t_ms": 1.0, "kind": "trial_start"}\n')
     (folder / "verdict.json").write_text("{}")
     with ownership.Run.register("t") as run:
-        assert cli._interrupt_summary(run, folder) == \
+        assert common.interrupt_summary(run, folder) == \
             f"the lab was torn down; the trial so far is in {folder} (verdict.json)"
-        assert cli._interrupt_summary(run, None) == "before the lab was built; nothing was left behind"
+        assert common.interrupt_summary(run, None) == "before the lab was built; nothing was left behind"
         run.record("netns", run.netns_name(1, "sbx"))  # as if its removal had failed
-        said = cli._interrupt_summary(run, folder)
+        said = common.interrupt_summary(run, folder)
     assert said.startswith(f"teardown did not finish: left behind netns enr-{run.run_id}-1-sbx; "
                            "`enirace cleanup` removes it")
     assert "torn down" not in said

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from harness.history.recorder import History
+from harness.nemesis import catalogue
 from harness.nemesis import fault as faults
 from harness.nemesis import firing as nemesis_mod
 from harness.scenario import model as sc
@@ -55,7 +56,16 @@ def stand_in(monkeypatch):
     def make(name, lab, params):
         return (FlapStandIn if name == "flap" else StandIn)(lab, **params)
 
-    monkeypatch.setattr(faults, "make", make)
+    monkeypatch.setattr(catalogue, "make", make)
+
+
+def test_the_catalogue_has_one_class_per_fault_name():
+    assert sorted(catalogue.FAULTS) == sorted(sc.FAULTS)
+    assert all(cls.name == name for name, cls in catalogue.FAULTS.items())
+
+
+# The events a trigger waits for, with the fields the (strict) history requires.
+INIT_START = {"generation": 1, "phase": "init", "pid": None, "command": "stand-in"}
 
 
 def entries(*docs):
