@@ -24,7 +24,7 @@ def main() -> int:
     from harness.cli.doctor import has_privileges
     from harness.ownership import Run
     from harness.scenario import model as sc
-    from harness.trial import run_trial
+    from harness.trial import run_one_trial
 
     if not has_privileges():
         print("skipped: needs root")
@@ -43,7 +43,7 @@ def main() -> int:
             for name, sets in variants.items():
                 scenario = sc.load(REPO / "scenarios" / "late-eni-attach.yaml", sets)
                 started = time.monotonic()
-                result = run_trial(scenario, run, Path(out))
+                result = run_one_trial(scenario, run, Path(out))
                 times[name].append(time.monotonic() - started)
                 verdicts[name].add(result.verdict.verdict)
     base = statistics.median(times["process"])

@@ -35,7 +35,7 @@ from harness.lab.topology import Lab  # noqa: E402
 from harness.nemesis.firing import Nemesis  # noqa: E402
 from harness.ownership import Run  # noqa: E402
 from harness.scenario import model as sc  # noqa: E402
-from harness.trial import _set_initial_state, run_trial  # noqa: E402
+from harness.trial import _set_initial_state, run_one_trial  # noqa: E402
 
 LATE_ENI = REPO / "scenarios" / "late-eni-attach.yaml"
 TARGET_MS = 50.0
@@ -53,7 +53,7 @@ class Clock:
 
 
 def harness_only(scenario: sc.Scenario, run: Run, root: Path, clock: Clock) -> float:
-    """run_trial's steps minus the function: no runtime process, no invocation."""
+    """run_one_trial's steps minus the function: no runtime process, no invocation."""
     start = time.perf_counter()
     clock._t = start
     functions.launch_spec(scenario.function)
@@ -95,7 +95,7 @@ def real_trials(run: Run, root: Path, n: int) -> tuple[list[float], list[float]]
     scenario = sc.load(LATE_ENI, ["lab.eni=present", "schedule=[]", "workload.invocations=1"])
     for _ in range(n):
         t0 = time.perf_counter()
-        result = run_trial(scenario, run, root)
+        result = run_one_trial(scenario, run, root)
         wall = (time.perf_counter() - t0) * 1000
         spawn = next(e["t_ms"] for e in result.events if e["kind"] == "init_start")
         last = max(e["t_ms"] for e in result.events if e["kind"] == "invoke_end")

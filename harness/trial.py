@@ -140,8 +140,8 @@ class _Parts:
         return verdict, problems
 
 
-def run_trial(scenario: Scenario, run: Run, out_root: Path, trial_id: str | None = None,
-              capture: bool = False) -> TrialResult:
+def run_one_trial(scenario: Scenario, run: Run, out_root: Path, trial_id: str | None = None,
+                  capture: bool = False) -> TrialResult:
     """One trial. `capture`: sniff in the sandbox, write capture.pcap and packet
     evidence (on for `enirace run`, off for sweeps: it costs a thread and a pass
     of scapy per trial).

@@ -6,8 +6,13 @@ import importlib
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 
+import click
+from rich.table import Table
+
+from harness.cli.common import EXIT_ERROR, EXIT_OK, console
 from harness.lab.addressing import DEFAULT_POOL
 
 CAP_NET_ADMIN = 12
@@ -154,3 +159,18 @@ def run_checks() -> list[Check]:
 
     checks += [check_pool(), check_lab(), *fault_tool_checks(), *dotnet_checks(), *docker_checks()]
     return checks
+
+
+@click.command()
+def doctor() -> None:
+    """List the prerequisites found and missing, with the fix for each."""
+    table = Table(show_header=True, header_style="bold")
+    for col in ("check", "status", "found", "fix"):
+        table.add_column(col, overflow="fold")
+    failed = False
+    for check in run_checks():
+        status = "[green]ok[/]" if check.ok else ("[red]missing[/]" if check.required else "[yellow]optional[/]")
+        failed = failed or (check.required and not check.ok)
+        table.add_row(check.name, status, check.found, "" if check.ok else check.fix)
+    console.print(table)
+    sys.exit(EXIT_ERROR if failed else EXIT_OK)

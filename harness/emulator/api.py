@@ -2,7 +2,7 @@
 the sandbox (127.0.0.1:9001 for the runtime, 0.0.0.0:8080 for RIE-style invokes),
 served by threads of the harness so lifecycle events cost no IPC.
 
-Lifecycle (research/rie.md §1.7): the first /next of a runtime ends its init. An
+Lifecycle, as the RIE runs it: the first /next of a runtime ends its init. An
 init failure (posted /init/error, or an exit before /next) inside an invoke is
 retried once when it was the environment's first init, as RIE and Lambda do. A
 timeout SIGKILLs the runtime's process group; the next invoke re-inits.
@@ -198,7 +198,7 @@ class RuntimeAPI:
         """Deliver one event and wait for its outcome.
 
         Invocations are serialised, as Lambda runs one per environment; the real RIE
-        crashes on a concurrent invoke instead (research/rie.md §1.8)."""
+        crashes on a concurrent invoke instead (a nil-pointer panic kills the process)."""
         with self._invoke_lock:
             return self._invoke(payload)
 

@@ -1,5 +1,5 @@
 """`enirace-rie`: the harness's Runtime API emulator as a stand-alone drop-in for
-`aws-lambda-rie` (research/rie.md §1): the same flags, environment variables,
+`aws-lambda-rie` (aws-lambda-runtime-interface-emulator): the same flags, environment variables,
 ports and log lines, so it can be copied to /usr/local/bin/aws-lambda-rie in an
 image that lacks the real one. Stdlib only (python3 is all it needs).
 

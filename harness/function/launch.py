@@ -31,7 +31,9 @@ def python_samples() -> list[str]:
 
 
 def lambda_env(fn: FunctionConfig, handler: str, task_root: Path) -> dict[str, str]:
-    """The environment the RIE gives a bootstrap (research/rie.md §1.6), plus TARGET_URL."""
+    """The environment the RIE gives a bootstrap (the AWS_LAMBDA_* defaults, empty
+    credentials, _HANDLER, LAMBDA_TASK_ROOT, AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001),
+    plus TARGET_URL."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
         "LANG": "C.UTF-8",

@@ -22,6 +22,7 @@ from typing import Any
 from harness import signals
 from harness.history.recorder import Event, History
 from harness.lab.topology import Lab
+from harness.nemesis import catalogue
 from harness.nemesis import fault as faults
 from harness.scenario.model import ScheduleEntry
 
@@ -83,7 +84,7 @@ class Nemesis:
 
     def start(self) -> None:
         for i, entry in enumerate(self.schedule):
-            fault = faults.make(entry.do, self.lab, entry.with_)
+            fault = catalogue.make(entry.do, self.lab, entry.with_)
             fault.seed = random.Random(f"enirace-fault/{self.seed}/{i}").getrandbits(32)
             fault.prepare()
             self._faults[i] = fault

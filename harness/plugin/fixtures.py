@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -31,7 +30,7 @@ from harness import ownership
 from harness import trial as trial_mod
 from harness.cli.doctor import PRIVILEGE_FIX, has_privileges
 from harness.errors import UserError
-from harness.function import launch as functions
+from harness.function import dotnet
 from harness.lab import addressing, netns
 from harness.lab.topology import Lab
 from harness.plugin.assertions import (
@@ -228,7 +227,7 @@ class TrialRunner:
         run: ownership.Run = request.getfixturevalue("enirace_run")  # skips here without root
         out = self._out_dir()
         # UserError here: e.g. function.handler names no module in function.code.
-        result = _or_fail(lambda: trial_mod.run_trial(resolved, run, out))
+        result = _or_fail(lambda: trial_mod.run_one_trial(resolved, run, out))
         outcome = TrialOutcome(result, wanted)
         self.outcomes.append(outcome)
         request.node.user_properties.extend(outcome.junit_properties())
@@ -332,25 +331,9 @@ class JUnitSystemOut:
 def dotnet_unavailable() -> str | None:
     """Why this machine cannot run .NET functions, or None when it can.
     For `pytest.mark.skipif(dotnet_unavailable() is not None, reason=...)`."""
-    try:
-        from harness.function import dotnet as dotnet
-    except ImportError as exc:
-        return f"this enirace has no .NET support ({exc})"
     if dotnet.locate_runtime() is None:
         return "no .NET 8 runtime: pip install 'enirace[dotnet]' or install .NET 8 (see `enirace doctor`)"
     if dotnet.locate_compiler() is None:
         return ("no C# compiler: apt-get install mono-mcs libmono-system-net-http4.0-cil, or install a "
                 ".NET 8 SDK (see `enirace doctor`)")
-    # Ask the harness to launch a .NET function from an empty directory: a build
-    # error means the runtime is wired up; an ImportError means it is not (yet).
-    from harness.scenario.model import FunctionConfig
-
-    with tempfile.TemporaryDirectory(prefix="dotnet-probe-") as empty:
-        try:
-            functions.launch_spec(FunctionConfig(runtime="dotnet", handler="probe", code=empty))
-        except ImportError as exc:
-            return f"function.runtime=dotnet is not wired into this enirace yet ({exc})"
-        except Exception as exc:
-            if type(exc).__name__ == "DotnetMissingError":
-                return str(exc)
     return None

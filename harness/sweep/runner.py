@@ -30,7 +30,7 @@ from harness import ownership
 from harness.errors import UserError
 from harness.sweep import results as res
 from harness.sweep.grid import SweepSpec, shard_trials, trial_scenario
-from harness.sweep.progress import SweepProgress
+from harness.sweep.progress import LineProgress
 from harness.sweep.worker import REAL_TRIAL
 
 STOP_GRACE_S = 15.0
@@ -179,15 +179,18 @@ class _Pool:
 
 def run_sweep(spec: SweepSpec, out: Path, workers: int, console: Console, shard: tuple[int, int] | None = None,
               capture: bool = False, trial_fn: str = REAL_TRIAL, command: list[str] | None = None,
-              check_functions: bool = True) -> SweepOutcome:
+              check_functions: bool = True, progress: type[LineProgress] = LineProgress) -> SweepOutcome:
     """The sweep holds DIR/sweep.lock from before it reads anything there until it
-    returns; a second sweep on the same directory stops with a UserError."""
+    returns; a second sweep on the same directory stops with a UserError.
+    `progress` tells the console about each finished trial (the CLI passes its bar)."""
     with res.locked(out):
-        return _run_locked(spec, out, workers, console, shard, capture, trial_fn, command, check_functions)
+        return _run_locked(spec, out, workers, console, shard, capture, trial_fn, command, check_functions,
+                           progress)
 
 
 def _run_locked(spec: SweepSpec, out: Path, workers: int, console: Console, shard: tuple[int, int] | None,
-                capture: bool, trial_fn: str, command: list[str] | None, check_functions: bool) -> SweepOutcome:
+                capture: bool, trial_fn: str, command: list[str] | None, check_functions: bool,
+                progress_cls: type[LineProgress]) -> SweepOutcome:
     resuming = res.check_resumable(out, spec, shard)
     done = res.done_ids(out) if resuming else set()
     remaining = sum(1 for _ in pending(spec, shard, done))
@@ -205,7 +208,7 @@ def _run_locked(spec: SweepSpec, out: Path, workers: int, console: Console, shar
     pool: _Pool | None = None
     graceful = False
     try:
-        with res.ResultsWriter(out) as writer, SweepProgress(console, remaining, len(done), label) as progress:
+        with res.ResultsWriter(out) as writer, progress_cls(console, remaining, len(done), label) as progress:
             pool = _Pool(workers, spec, trial_fn, root, capture)
             _Driver(pool, pending(spec, shard, done), remaining, writer, progress, outcome).run()
         graceful = True
@@ -241,7 +244,7 @@ class _Driver:
     DEATH_CHECK_S = 1.0  # also checked whenever the result queue is quiet
 
     def __init__(self, pool: _Pool, tasks: Iterator[dict[str, Any]], remaining: int, writer: res.ResultsWriter,
-                 progress: SweepProgress, outcome: SweepOutcome) -> None:
+                 progress: LineProgress, outcome: SweepOutcome) -> None:
         self.pool, self.tasks, self.remaining = pool, tasks, remaining
         self.writer, self.progress, self.outcome = writer, progress, outcome
         self.exhausted = False

@@ -15,7 +15,7 @@ from harness.cli.doctor import has_privileges
 from harness.lab import netns
 from harness.ownership import Run
 from harness.scenario import model as sc
-from harness.trial import TrialResult, run_trial
+from harness.trial import TrialResult, run_one_trial
 
 REPO = Path(__file__).resolve().parents[2]
 LATE_ENI = REPO / "scenarios" / "late-eni-attach.yaml"
@@ -77,6 +77,6 @@ def trial(run: Run, tmp_path: Path, images: dict[str, str]):
     """trial(*overrides) -> TrialResult of late-eni-attach on the docker backend."""
 
     def _trial(*overrides: str, path: Path = LATE_ENI) -> TrialResult:
-        return run_trial(sc.load(path, ["backend=docker", *overrides]), run, tmp_path)
+        return run_one_trial(sc.load(path, ["backend=docker", *overrides]), run, tmp_path)
 
     return _trial

@@ -240,7 +240,8 @@ class ImageRieAPI:
 
 
 def classify_response(status: int, body: bytes, init_failed: bool) -> rp.InvokeOutcome:
-    """What an RIE invoke response means (research/rie.md §1.4)."""
+    """What an RIE invoke response means: 200 carries a result, a function error or
+    `Task timed out after N.00 seconds`; 502 a runtime crash or a failed init."""
     if status == 200:
         if body.startswith(b"Task timed out after"):
             return rp.InvokeOutcome("timeout", body, "text/plain; charset=utf-8", "Timeout", body.decode())
