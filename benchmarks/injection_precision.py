@@ -139,7 +139,7 @@ def run_rounds(rounds: int) -> dict[str, list[dict]]:
                 history = History()
                 nemesis = Nemesis(lab, history, schedule, seed=max(r, 0))
                 nemesis.start()
-                history.record("invoke_start", n=1)
+                history.record("invoke_start", n=1, request_id="")
                 deadline = time.monotonic() + 5
                 while len(history.of_kind("fault")) < len(PLAN) and time.monotonic() < deadline:
                     time.sleep(0.005)

@@ -24,6 +24,7 @@ from harness.emulator.api import RuntimeAPI
 from harness.errors import UserError
 from harness.function import launch as functions
 from harness.function.output import FunctionLog
+from harness.history import schema
 from harness.history.recorder import History
 from harness.lab import addressing
 from harness.lab.topology import Lab
@@ -67,7 +68,7 @@ def _set_initial_state(lab: Lab, scenario: Scenario, history: History) -> None:
         written = lab.write_resolv_conf("" if resolv == "empty" else None)
         ok = ok and written["content"] == ("" if resolv == "empty" else None)
     aspects = {"eni": not want_usable, "resolv_conf": resolv != "present"}
-    history.record("initial_state", eni=scenario.lab.eni, resolv_conf=resolv, aspects=aspects,
+    history.record(schema.INITIAL_STATE, eni=scenario.lab.eni, resolv_conf=resolv, aspects=aspects,
                    impairs=any(aspects.values()), verified=ok, state=state)
 
 
@@ -99,7 +100,7 @@ class _Parts:
     def _stop_nemesis(self) -> None:
         if self.nemesis is not None:
             for entry in self.nemesis.stop():
-                self.history.record("fault_skipped", fault=entry.do, trigger=str(entry.at),
+                self.history.record(schema.FAULT_SKIPPED, fault=entry.do, trigger=str(entry.at),
                                     why="its trigger event did not occur during the trial")
 
     def _stop_sniffer(self) -> None:
@@ -107,7 +108,7 @@ class _Parts:
             try:
                 self.sniffer.stop()
             except Exception as exc:  # evidence is a bonus; never lose the verdict over it
-                self.history.record("capture", error=f"{type(exc).__name__}: {exc}")
+                self.history.record(schema.CAPTURE, error=f"{type(exc).__name__}: {exc}")
 
     def quiesce(self) -> list[str]:
         """Stop everything that still adds to the history; each step whatever the
@@ -172,7 +173,7 @@ def run_one_trial(scenario: Scenario, run: Run, out_root: Path, trial_id: str | 
         except UserError:
             raise
         except BaseException as exc:  # KeyboardInterrupt and SIGTERM included
-            history.record("harness_error", error=f"{type(exc).__name__}: {exc}")
+            history.record(schema.HARNESS_ERROR, error=f"{type(exc).__name__}: {exc}")
             if not isinstance(exc, Exception):
                 interrupted = exc
         finally:
@@ -203,8 +204,8 @@ def _build(parts: _Parts, scenario: Scenario, run: Run, trial_id: str, launch: L
     history = parts.history
     parts.lease = lease = addressing.acquire(scenario.lab.pool, run)
     parts.lab = lab = backends.make_lab(scenario, run, lease.subnet, history.record)
-    history.record("trial_start", trial=trial_id, run=run.run_id, subnet=str(lease.subnet.network),
-                   pid=os.getpid(), seed=scenario.seed)
+    history.record(schema.TRIAL_START, trial=trial_id, run=run.run_id, subnet=str(lease.subnet.network),
+                   pid=os.getpid(), seed=scenario.seed, schema=schema.SCHEMA_VERSION)
     lab.up()
     if capture:
         parts.sniffer = SandboxCapture(lab.sandbox, history, parts.folder / "capture.pcap")
@@ -212,6 +213,6 @@ def _build(parts: _Parts, scenario: Scenario, run: Run, trial_id: str, launch: L
     _set_initial_state(lab, scenario, history)
     parts.nemesis = Nemesis(lab, history, scenario.schedule, seed=scenario.seed or 0)
     parts.nemesis.start()
-    history.record("sandbox_ready", sandbox=lab.sandbox, vpc=lab.vpc)
+    history.record(schema.SANDBOX_READY, sandbox=lab.sandbox, vpc=lab.vpc)
     parts.api = backends.make_runtime_api(scenario, lab, history, launch, parts.flog, parts.flog.emulator)
     parts.api.start()

@@ -1,6 +1,10 @@
 """Markers: `root`, `docker` and `dotnet` tests skip with a reason on a machine that
 lacks what they need, except under ENIRACE_REQUIRE_ALL=1 (set by CI), where a
-missing prerequisite is a failure: CI must run them, not skip them."""
+missing prerequisite is a failure: CI must run them, not skip them.
+
+The history is strict in tests: an event harness/history/schema.py does not
+describe is refused, here and in every process the tests start (sweep workers,
+`enirace run`, enirace-rie), which inherit the environment."""
 
 from __future__ import annotations
 
@@ -8,9 +12,11 @@ import os
 
 import pytest
 
+from harness.history.recorder import STRICT_ENV
 from harness.cli.doctor import has_privileges
 
 REQUIRE_ALL = os.environ.get("ENIRACE_REQUIRE_ALL") == "1"
+os.environ[STRICT_ENV] = "1"
 
 
 def _missing(marker: str) -> str | None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from harness.history import schema
+
 if TYPE_CHECKING:
     from harness.backends.process import LaunchSpec
     from harness.history.recorder import History
@@ -59,7 +61,7 @@ def make_runtime_api(scenario: Scenario, lab: Lab, history: History, launch: Lau
                              contain=contain.Containment(fn.user, fn.memory_mb), run=lab.run,
                              state_dir=lab.etc.root)
     lab.on_down(backend.check_removed)
-    history.record("containment", user=fn.user, memory_mb=fn.memory_mb, tmp_mb=contain.TMP_SIZE_MB,
+    history.record(schema.CONTAINMENT, user=fn.user, memory_mb=fn.memory_mb, tmp_mb=contain.TMP_SIZE_MB,
                    cgroup=f"v{backend.cgroup_layout.version}" if backend.cgroup_layout else None)
     return RuntimeAPI(lab.sandbox, history, backend.spawn, launch, timeout_s=fn.timeout / 1000,
                       init_timeout_s=scenario.workload.init_timeout / 1000, function_name=fn.name,

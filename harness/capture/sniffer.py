@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.history import schema
 from harness.history.recorder import History
 from harness.lab import netns
 from harness.lab.rtnetlink import socket_netns_inode
@@ -92,7 +93,7 @@ class SandboxCapture:
         self._sock = sock
         self._thread = threading.Thread(target=self._loop, name="capture", daemon=True)
         self._thread.start()
-        self.history.record("capture_start", sandbox=self.sandbox)
+        self.history.record(schema.CAPTURE_START, sandbox=self.sandbox)
 
     def _loop(self) -> None:
         assert self._sock is not None
@@ -144,7 +145,7 @@ class SandboxCapture:
         summary: dict[str, Any] = {"file": self.pcap_path.name, "packets": len(self.packets),
                    "kernel_drops": dropped, "over_limit": self.truncated,
                    "events": min(len(events), MAX_EVENTS), "events_left_out": max(0, len(events) - MAX_EVENTS)}
-        self.history.record("capture", **summary)
+        self.history.record(schema.CAPTURE, **summary)
         return summary
 
 

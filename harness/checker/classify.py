@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from harness.history import schema
+
 # Order matters: a requests ConnectionError caused by a failed lookup is a dns failure.
 _CLASSES: list[tuple[str, re.Pattern[str]]] = [
     # Killed for exceeding function.memory_mb (the emulator's Runtime.OutOfMemory),
@@ -46,7 +48,7 @@ def error_text(event: dict[str, Any]) -> str:
 
 def failure_phase(event: dict[str, Any]) -> str:
     """init | invoke: an invocation whose runtime failed to init failed in the init."""
-    if event["kind"] == "init_error" or event.get("status") == "init_error":
+    if event["kind"] == schema.INIT_ERROR or event.get("status") == "init_error":
         return "init"
     return "invoke"
 

@@ -15,9 +15,10 @@ from collections import defaultdict
 from harness.checker.classify import classify_event
 from harness.checker.recovery import failed_events
 from harness.checker.windows import aspects_at
+from harness.history import schema
 from harness.history.recorder import Event
 
-PACKET_KINDS = {"dns_query", "dns_answer", "tcp_syn", "tcp_retransmit", "tcp_rst", "icmp_unreachable"}
+PACKET_KINDS = set(schema.PACKET)
 MAX_LINES = 8
 WHY_SILENT = [("eni", "no interface, no route"), ("link", "the link has no carrier"),
               ("blackhole", "black-holed"), ("resolv_conf", "no nameserver in resolv.conf")]
@@ -25,12 +26,12 @@ WHY_SILENT = [("eni", "no interface, no route"), ("link", "the link has no carri
 
 def _windows(events: list[Event]) -> list[tuple[str, float, float, str]]:
     """(label, start, end, error class) of each failure."""
-    starts: dict[int, float] = {e["n"]: e["t_ms"] for e in events if e["kind"] == "invoke_start"}
+    starts: dict[int, float] = {e["n"]: e["t_ms"] for e in events if e["kind"] == schema.INVOKE_START}
     init_at = {e.get("generation"): e["t_ms"] for e in events
-               if e["kind"] == "init_start" and e.get("phase") == "init"}
+               if e["kind"] == schema.INIT_START and e.get("phase") == "init"}
     out: list[tuple[str, float, float, str]] = []
     for e in failed_events(events):
-        if e["kind"] == "invoke_end":
+        if e["kind"] == schema.INVOKE_END:
             out.append((f"invoke {e['n']}", starts.get(e["n"], float(e["t_ms"])), float(e["t_ms"]),
                         classify_event(e)))
         else:
@@ -44,7 +45,7 @@ def _silence(events: list[Event], t_ms: float) -> str:
     for aspect, why in WHY_SILENT:
         if impaired.get(aspect):
             return f" ({why})"
-    swaps = [e for e in events if e["kind"] == "fault" and e.get("fault") == "swap_eni" and e.get("verified")
+    swaps = [e for e in events if e["kind"] == schema.FAULT and e.get("fault") == "swap_eni" and e.get("verified")
              and e["t_ms"] <= t_ms and isinstance(e.get("detail"), dict)
              and e["detail"].get("from", {}).get("address") != e["detail"].get("to", {}).get("address")]
     if swaps:
@@ -58,10 +59,10 @@ def _silence(events: list[Event], t_ms: float) -> str:
 
 def _explain(events: list[Event], packets: list[Event], start: float, error_class: str) -> str:
     parts: list[str] = []
-    queries = [p for p in packets if p["kind"] == "dns_query" and p.get("sent")]
+    queries = [p for p in packets if p["kind"] == schema.DNS_QUERY and p.get("sent")]
     local = [q for q in queries if q["iface"] == "lo"]
     if local:
-        refused = any(p["kind"] == "icmp_unreachable" and p.get("about", "").endswith(":53") for p in packets)
+        refused = any(p["kind"] == schema.ICMP_UNREACHABLE and p.get("about", "").endswith(":53") for p in packets)
         parts.append(f"DNS query went to {local[0]['dst']} (resolv.conf has no nameserver)"
                      + (", refused" if refused else ""))
     by_target: dict[tuple[str, str], list[Event]] = defaultdict(list)
@@ -76,7 +77,7 @@ def _explain(events: list[Event], packets: list[Event], start: float, error_clas
                          f"to {dst} got no answer")
         if rcodes:
             parts.append(f"DNS for {name} answered {'/'.join(rcodes)}")
-    syns = [p for p in packets if p["kind"] == "tcp_syn"]
+    syns = [p for p in packets if p["kind"] == schema.TCP_SYN]
     for syn in syns:
         if not syn.get("answered"):
             again = syn.get("retransmits", 0)
@@ -84,11 +85,11 @@ def _explain(events: list[Event], packets: list[Event], start: float, error_clas
                                                      else "got no answer"))
     data: dict[str, int] = defaultdict(int)
     for p in packets:
-        if p["kind"] == "tcp_retransmit" and p["what"] == "data":
+        if p["kind"] == schema.TCP_RETRANSMIT and p["what"] == "data":
             data[p["dst"]] = max(data[p["dst"]], p["count"])
     for dst, count in data.items():
         parts.append(f"request to {dst} retransmitted {count} time{'s' if count > 1 else ''} without a reply")
-    for rst in (p for p in packets if p["kind"] == "tcp_rst"):
+    for rst in (p for p in packets if p["kind"] == schema.TCP_RST):
         parts.append(f"connection {rst['flow']} reset ({'by the sandbox' if rst.get('sent') else 'by the peer'})")
     if parts:
         return "; ".join(dict.fromkeys(parts))
@@ -100,7 +101,7 @@ def _explain(events: list[Event], packets: list[Event], start: float, error_clas
 
 
 def explain(events: list[Event]) -> list[str]:
-    if not any(e["kind"] == "capture" for e in events):
+    if not any(e["kind"] == schema.CAPTURE for e in events):
         return []
     packets = sorted((e for e in events if e["kind"] in PACKET_KINDS), key=lambda e: e["t_ms"])
     merged: list[tuple[list[str], str]] = []

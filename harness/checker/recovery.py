@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from harness.checker.classify import classify_event, error_text, failure_phase
+from harness.history import schema
 from harness.history.recorder import Event
 
 
@@ -21,7 +22,7 @@ class Failure:
 
 def invocation_ends(events: list[Event]) -> list[Event]:
     """The invoke_end events, in invocation order."""
-    return sorted((e for e in events if e["kind"] == "invoke_end"), key=lambda e: e["n"])
+    return sorted((e for e in events if e["kind"] == schema.INVOKE_END), key=lambda e: e["n"])
 
 
 def failed_events(events: list[Event]) -> Iterator[Event]:
@@ -29,11 +30,11 @@ def failed_events(events: list[Event]) -> Iterator[Event]:
     given (an init that fails inside an invoke already shows up as that
     invocation's failure)."""
     init_phase = {e.get("generation") for e in events
-                  if e["kind"] == "init_start" and e.get("phase") == "init"}
+                  if e["kind"] == schema.INIT_START and e.get("phase") == "init"}
     for e in events:
-        if e["kind"] == "init_error" and e.get("generation") in init_phase:
+        if e["kind"] == schema.INIT_ERROR and e.get("generation") in init_phase:
             yield e
-        elif e["kind"] == "invoke_end" and e.get("status") != "ok":
+        elif e["kind"] == schema.INVOKE_END and e.get("status") != "ok":
             yield e
 
 
@@ -41,7 +42,7 @@ def failures(events: list[Event]) -> list[Failure]:
     """Every failure of the trial, in time order, classified."""
     out = []
     for e in failed_events(sorted(events, key=lambda e: e["t_ms"])):
-        n = e.get("n") if e["kind"] == "invoke_end" else None
+        n = e.get("n") if e["kind"] == schema.INVOKE_END else None
         out.append(Failure(failure_phase(e), classify_event(e), error_text(e), e["t_ms"], n))
     return out
 
@@ -75,7 +76,7 @@ def recovery_point(events: list[Event], fault_cleared_ms: float | None) -> Recov
         # No fault ever cleared: count from the first invocation.
         place = first_good + 1
     else:
-        starts = {e["n"]: e["t_ms"] for e in events if e["kind"] == "invoke_start"}
+        starts = {e["n"]: e["t_ms"] for e in events if e["kind"] == schema.INVOKE_START}
         place = sum(1 for e in ends[: first_good + 1] if starts.get(e["n"], e["t_ms"]) >= fault_cleared_ms)
     reinit = any(e.get("reinit") for e in ends[: first_good + 1])
     good = ends[first_good]

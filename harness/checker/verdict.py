@@ -22,6 +22,7 @@ from typing import Any
 from harness.checker import windows as win
 from harness.checker.evidence import explain
 from harness.checker.recovery import Failure, failures, invocation_ends, recovery_point
+from harness.history import schema
 from harness.history.recorder import Event
 
 # Verdicts that say nothing about the handler, so packets have nothing to explain.
@@ -56,7 +57,7 @@ class Verdict:
 def harness_failed(events: list[Event]) -> Verdict | None:
     """harness_error when the harness recorded that it failed."""
     for e in events:
-        if e["kind"] == "harness_error":
+        if e["kind"] == schema.HARNESS_ERROR:
             return Verdict("harness_error", e.get("error", "the harness failed"))
     return None
 
@@ -64,14 +65,14 @@ def harness_failed(events: list[Event]) -> Verdict | None:
 def fault_not_armed(events: list[Event]) -> Verdict | None:
     """fault_not_armed for the first fault (or initial state) that did not take effect."""
     for e in events:
-        if e["kind"] == "initial_state" and not e.get("verified", True):
+        if e["kind"] == schema.INITIAL_STATE and not e.get("verified", True):
             return Verdict("fault_not_armed", f"initial state eni: {e.get('eni')} did not hold: {e.get('state')}")
-        if e["kind"] == "fault" and not e.get("verified"):
+        if e["kind"] == schema.FAULT and not e.get("verified"):
             why = e.get("error") or f"kernel state after it: {e.get('state')}"
             step = f" ({e['step']})" if e.get("step", "apply") != "apply" else ""
             return Verdict("fault_not_armed",
                            f"fault {e['fault']}{step} at {e.get('trigger')} did not take effect ({why})")
-        if e["kind"] == "fault_skipped":
+        if e["kind"] == schema.FAULT_SKIPPED:
             return Verdict("fault_not_armed", f"fault {e['fault']} at {e.get('trigger')} never fired: {e.get('why')}")
     return None
 
@@ -98,11 +99,11 @@ def handler_verdict(events: list[Event]) -> Verdict:
     failed = failures(events)
     windows = win.impaired_windows(events)
     cleared = win.cleared_at(windows)
-    starts = [e["t_ms"] for e in events if e["kind"] in ("init_start", "invoke_start")]
+    starts = [e["t_ms"] for e in events if e["kind"] in (schema.INIT_START, schema.INVOKE_START)]
     exposed = win.touches(windows, min(starts) if starts else 0.0, ends[-1]["t_ms"])
     failed_n = sum(1 for e in ends if e["status"] != "ok")
     base: dict[str, Any] = dict(invocations=len(ends), failed_invocations=failed_n,
-                                init_errors=sum(1 for e in events if e["kind"] == "init_error"),
+                                init_errors=sum(1 for e in events if e["kind"] == schema.INIT_ERROR),
                                 fault_cleared_ms=cleared, exposed=exposed, failures=failed)
     point = recovery_point(events, cleared)
     if point is None:

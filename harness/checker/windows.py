@@ -4,14 +4,15 @@ and whether it touched the function at all."""
 
 from __future__ import annotations
 
+from harness.history import schema
 from harness.history.recorder import Event
 
 Window = tuple[float, float | None]  # (start, end); end None: still impaired at the end
 
 
 def _network_changes(events: list[Event]) -> list[Event]:
-    return sorted((e for e in events if (e["kind"] == "fault" and e.get("verified"))
-                   or e["kind"] == "initial_state"), key=lambda e: e["t_ms"])
+    return sorted((e for e in events if (e["kind"] == schema.FAULT and e.get("verified"))
+                   or e["kind"] == schema.INITIAL_STATE), key=lambda e: e["t_ms"])
 
 
 def _apply_change(state: dict[str, bool], event: Event) -> None:

@@ -23,6 +23,7 @@ from harness.backends.process import LaunchSpec
 from harness.emulator import http as rie_http
 from harness.emulator import protocol as rp
 from harness.function.handle import RuntimeHandle
+from harness.history import schema
 from harness.history.recorder import History
 from harness.lab.netserver import NamespacedTCPServer
 
@@ -115,7 +116,7 @@ class RuntimeAPI:
         with signals.deferred():
             proc = self._spawn(self.launch, self._gen)
             self._proc = proc
-            self.history.record("init_start", generation=self._gen, phase=phase, pid=proc.pid,
+            self.history.record(schema.INIT_START, generation=self._gen, phase=phase, pid=proc.pid,
                                 command=self.launch.description)
             threading.Thread(target=self._watch, args=(proc,), daemon=True,
                              name=f"runtime-{self._gen}-watch").start()
@@ -128,24 +129,24 @@ class RuntimeAPI:
         with self._cv:
             if proc is not self._proc:
                 # Killed on purpose (timeout, shutdown); _kill already recorded the reset.
-                self.history.record("runtime_exit", generation=proc.generation, code=code,
+                self.history.record(schema.RUNTIME_EXIT, generation=proc.generation, code=code,
                                     during="killed", reason=reason, oom=oom)
                 return
             during = self._state
-            self.history.record("runtime_exit", generation=proc.generation, code=code, during=during,
+            self.history.record(schema.RUNTIME_EXIT, generation=proc.generation, code=code, during=during,
                                 reason=reason, oom=oom)
             self._exit_code, self._exit_oom = code, oom
             self._proc = None
             if during == "starting":
                 etype, msg = (rp.exit_error_type(oom), rp.exit_reason(code))
-                self.history.record("init_error", generation=proc.generation, source="exit",
+                self.history.record(schema.INIT_ERROR, generation=proc.generation, source="exit",
                                     error_type=etype, error_message=msg)
             elif during == "running" and self._current and not self._current.outcome:
                 inv = self._current
                 self._finish(inv, rp.InvokeOutcome("crash", rp.exit_error_body(inv.request_id, code, oom),
                                                    error_type=rp.exit_error_type(oom),
                                                    error_message=rp.exit_reason(code)))
-                self.history.record("reset", reason="runtime_exit", generation=proc.generation)
+                self.history.record(schema.RESET, reason="runtime_exit", generation=proc.generation)
             self._state = "exited"
             self._cv.notify_all()
 
@@ -157,7 +158,7 @@ class RuntimeAPI:
         self._proc = None  # tells its watcher the exit was ours
         self._state = "exited"
         proc.kill_group()
-        self.history.record("reset", reason=reason, generation=proc.generation, pid=proc.pid)
+        self.history.record(schema.RESET, reason=reason, generation=proc.generation, pid=proc.pid)
 
     def _await_init(self, deadline: float) -> str:
         """Wait for the starting runtime to become ready. Returns ready|failed|timeout."""
@@ -186,7 +187,7 @@ class RuntimeAPI:
             self._start_runtime("init")
             result = self._await_init(time.monotonic() + self.init_timeout_s)
             if result == "timeout":
-                self.history.record("init_error", generation=self._gen, source="timeout",
+                self.history.record(schema.INIT_ERROR, generation=self._gen, source="timeout",
                                     error_type="Runtime.InitTimeout",
                                     error_message=f"init exceeded {self.init_timeout_s:.1f} s")
                 self._kill("init_timeout")
@@ -208,7 +209,7 @@ class RuntimeAPI:
             n = self._invokes
             now = time.monotonic()
             inv = Invocation(n, payload, now + self.timeout_s, int((time.time() + self.timeout_s) * 1000))
-            self.history.record("invoke_start", n=n, request_id=inv.request_id)
+            self.history.record(schema.INVOKE_START, n=n, request_id=inv.request_id)
             self.log(f"START RequestId: {inv.request_id} Version: $LATEST")
             starts: list[int] = []
             reinit = False
@@ -237,7 +238,7 @@ class RuntimeAPI:
                 while inv.outcome is None:
                     remaining = inv.deadline_mono - time.monotonic()
                     if remaining <= 0 or self._stopping:
-                        self.history.record("timeout", n=n, request_id=inv.request_id)
+                        self.history.record(schema.TIMEOUT, n=n, request_id=inv.request_id)
                         self._pending = None
                         self._kill("timeout")
                         self._finish(inv, self._timeout_outcome())
@@ -247,7 +248,7 @@ class RuntimeAPI:
             assert outcome is not None
             outcome.reinit = reinit
             outcome.init_starts = starts
-            self.history.record("invoke_end", n=n, request_id=inv.request_id, status=outcome.status,
+            self.history.record(schema.INVOKE_END, n=n, request_id=inv.request_id, status=outcome.status,
                                 error_type=outcome.error_type, error_message=outcome.error_message,
                                 reinit=reinit, init_starts=starts,
                                 body=outcome.body[:2000].decode("utf-8", "replace"),
@@ -275,7 +276,7 @@ class RuntimeAPI:
                 return rp.invalid_transition("InitError", "Ready")
             if self._state == "starting":
                 self._state = "ready"
-                self.history.record("runtime_ready", generation=gen)
+                self.history.record(schema.RUNTIME_READY, generation=gen)
                 self._cv.notify_all()
             elif self._state == "running" and self._current is not None:
                 return self._current  # RIE re-renders the current event
@@ -320,7 +321,7 @@ class RuntimeAPI:
             self._state = "init_error"
             self._init_error = body
             etype, msg = rp.parse_function_error(body)
-            self.history.record("init_error", generation=self._gen, source="init/error",
+            self.history.record(schema.INIT_ERROR, generation=self._gen, source="init/error",
                                 error_type=etype or headers.get("Lambda-Runtime-Function-Error-Type", ""),
                                 error_message=msg)
             self._cv.notify_all()

@@ -26,6 +26,7 @@ from typing import Any
 from harness.backends.process import MAX_LINE_BYTES, LaunchSpec, RuntimeProcess
 from harness.emulator import rie_log as rie_log
 from harness.emulator.api import RuntimeAPI
+from harness.history import schema
 from harness.history.recorder import Event, History
 
 BOOTSTRAP_SEARCH = ("/var/task/bootstrap", "/opt/bootstrap", "/var/runtime/bootstrap")
@@ -144,7 +145,7 @@ class _Console:
 
     def on_event(self, e: Event) -> None:
         kind = e["kind"]
-        if kind == "init_start":
+        if kind == schema.INIT_START:
             gen = e["generation"]
             self._ready = False
             self._init_start_ms[gen] = e["t_ms"]
@@ -155,7 +156,7 @@ class _Console:
             if not all(os.environ.get(k) for k in CREDENTIALS):
                 self.rapid("info", "Starting runtime without AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
                                    "AWS_SESSION_TOKEN , Expected?: false")
-        elif kind == "runtime_ready":
+        elif kind == schema.RUNTIME_READY:
             took = e["t_ms"] - self._init_start_ms.get(e["generation"], e["t_ms"])
             if self._first_init_ms is None:
                 self._first_init_ms = took
@@ -165,21 +166,21 @@ class _Console:
             if self._pending_invoke:
                 self.rapid("info", f"INVOKE START(requestId: {self._pending_invoke})")
                 self._pending_invoke = None
-        elif kind == "init_error":
+        elif kind == schema.INIT_ERROR:
             took = e["t_ms"] - self._init_start_ms.get(e.get("generation", 0), e["t_ms"])
             self.rapid("info", "INIT RTDONE(status: error)")
             self.rapid("info", f"INIT REPORT(durationMs: {took:.6f})")
             self.rapid("warning", "Init failed", InvokeID="", error=e.get("error_type") or "Runtime.Unknown")
-        elif kind == "invoke_start":
+        elif kind == schema.INVOKE_START:
             if self._ready:
                 self.rapid("info", f"INVOKE START(requestId: {e['request_id']})")
             else:
                 self._pending_invoke = e["request_id"]
-        elif kind == "runtime_exit":
+        elif kind == schema.RUNTIME_EXIT:
             self.rapid("warning", f"Process runtime-{e['generation']} exited: {e['reason']}")
-        elif kind == "reset":
+        elif kind == schema.RESET:
             self.rapid("info", f"Reset initiated: {'Timeout' if e['reason'] == 'timeout' else 'ReleaseFail'}")
-        elif kind == "invoke_end":
+        elif kind == schema.INVOKE_END:
             self._pending_invoke = None
             status = e["status"]
             if status in ("ok", "error"):

@@ -1,17 +1,28 @@
 """The trial's single history: lifecycle, fault, invocation and log events on one
-monotonic clock, streamed to history.jsonl as they happen (Jepsen-style)."""
+monotonic clock, streamed to history.jsonl as they happen (Jepsen-style).
+
+Every event is checked against harness/history/schema.py. Strict (the project's
+tests set ENIRACE_STRICT_HISTORY=1, inherited by the processes they start), an
+event the schema does not describe is refused: HistorySchemaError, after a
+harness_error event saying so, so a refusal in a server or nemesis thread still
+shows in the verdict. Otherwise it is recorded as given and warned about once."""
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-Event = dict[str, Any]
+from harness.history import queries, schema
+from harness.history.queries import Event
+from harness.history.schema import HARNESS_ERROR, LOG, LOG_DROPPED, HistorySchemaError
+
 Listener = Callable[[Event], None]
 
 # Function output goes to function.log (itself capped); the history keeps the first
@@ -21,9 +32,17 @@ HEAD_LOG_LINES = 200
 TAIL_LOG_LINES = 200
 MAX_LINE = 2000
 
+STRICT_ENV = "ENIRACE_STRICT_HISTORY"
+_warned: set[str] = set()
+
+
+def strict_default() -> bool:
+    return os.environ.get(STRICT_ENV) == "1"
+
 
 class History:
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, strict: bool | None = None) -> None:
+        self.strict = strict_default() if strict is None else strict
         self.t0_ns = time.monotonic_ns()
         self.events: list[Event] = []
         self._listeners: list[Listener] = []
@@ -43,6 +62,9 @@ class History:
         return self.t0_ns + int(t_ms * 1e6)
 
     def record(self, kind: str, t_ms: float | None = None, **fields: Any) -> Event:
+        wrong = schema.problem(kind, fields)
+        if wrong is not None:
+            self._refuse_or_warn(wrong)
         with self._lock:
             event: Event = {"t_ms": round(self.now_ms() if t_ms is None else t_ms, 3), "kind": kind}
             event.update(fields)
@@ -55,6 +77,14 @@ class History:
             listener(event)
         return event
 
+    def _refuse_or_warn(self, wrong: str) -> None:
+        if self.strict:
+            self.record(HARNESS_ERROR, error=f"history schema: {wrong}")
+            raise HistorySchemaError(wrong)
+        if wrong not in _warned:
+            _warned.add(wrong)
+            warnings.warn(f"history: {wrong}; recorded anyway", RuntimeWarning, stacklevel=3)
+
     def log(self, source: str, line: str | bytes) -> None:
         """A line of function output (see HEAD_LOG_LINES)."""
         with self._lock:
@@ -64,7 +94,7 @@ class History:
                 self._tail.append((self.now_ms(), source, as_text(line)))
                 return
             self._log_events += 1
-        self.record("log", source=source, line=as_text(line))
+        self.record(LOG, source=source, line=as_text(line))
 
     def log_room(self) -> int:
         """How many more lines log() would record as they come (the head's room)."""
@@ -86,9 +116,9 @@ class History:
             tail, self._tail = list(self._tail), deque(maxlen=TAIL_LOG_LINES)
             dropped, self.dropped_log_lines = self.dropped_log_lines, 0
         if dropped:
-            self.record("log_dropped", lines=dropped)
+            self.record(LOG_DROPPED, lines=dropped)
         for t_ms, source, line in tail:
-            self.record("log", t_ms=t_ms, source=source, line=as_text(line))
+            self.record(LOG, t_ms=t_ms, source=source, line=as_text(line))
 
     def subscribe(self, listener: Listener, replay: bool = True) -> None:
         """Deliver every future event to `listener`; with replay, past ones first."""
@@ -101,7 +131,7 @@ class History:
 
     def of_kind(self, *kinds: str) -> list[Event]:
         with self._lock:
-            return [e for e in self.events if e["kind"] in kinds]
+            return queries.of_kind(self.events, *kinds)
 
     def close(self) -> None:
         with self._lock:
@@ -116,8 +146,3 @@ def as_text(line: str | bytes) -> str:
         # Decoding is bounded too: a line can be up to 64 KiB (harness/backends/process.py).
         line = line[:4 * MAX_LINE].decode("utf-8", "replace")
     return line[:MAX_LINE]
-
-
-def load(path: Path) -> list[Event]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]

@@ -14,6 +14,7 @@ from typing import Any
 
 from dnslib import QTYPE, RCODE, RR, A, DNSRecord
 
+from harness.history import schema
 from harness.lab import netns
 from harness.lab.netserver import NamespacedTCPServer, NamespacedUDPServer
 
@@ -90,7 +91,7 @@ class Resolver:
             mode, delay_s = self.mode, self.delay_s
         if mode == "drop":
             if self.notify and not probe:
-                self.notify("resolver_query", name=qname, qtype=qtype, rcode="DROPPED")
+                self.notify(schema.RESOLVER_QUERY, name=qname, qtype=qtype, rcode="DROPPED")
             return None
         if mode == "slow":
             time.sleep(delay_s)  # each query has its own handler thread
@@ -108,7 +109,7 @@ class Resolver:
             reply.header.rcode = RCODE.REFUSED
             rcode = "REFUSED"
         if self.notify and not probe:
-            self.notify("resolver_query", name=qname, qtype=qtype, rcode=rcode)
+            self.notify(schema.RESOLVER_QUERY, name=qname, qtype=qtype, rcode=rcode)
         return reply.pack()
 
 
@@ -159,7 +160,7 @@ class _ServiceHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
         if service.notify:
-            service.notify("service_request", client=self.client_address[0], path=self.path)
+            service.notify(schema.SERVICE_REQUEST, client=self.client_address[0], path=self.path)
 
     do_POST = do_GET
 

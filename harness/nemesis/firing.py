@@ -20,6 +20,7 @@ from collections import Counter
 from typing import Any
 
 from harness import signals
+from harness.history import schema
 from harness.history.recorder import Event, History
 from harness.lab.topology import Lab
 from harness.nemesis import catalogue
@@ -89,7 +90,7 @@ class Nemesis:
             fault.prepare()
             self._faults[i] = fault
         if self.schedule:
-            self.history.record("schedule", seed=self.seed, entries=[
+            self.history.record(schema.SCHEDULE, seed=self.seed, entries=[
                 {"index": i, "trigger": str(e.at), "do": e.do, "with": e.with_, "for_ms": e.for_,
                  "offset_ms": self.offsets[i], "drawn": e.at.is_random}
                 for i, e in enumerate(self.schedule)])
@@ -137,7 +138,7 @@ class Nemesis:
             if not woke:
                 realtime(False)
                 for rest in steps[n:]:
-                    self.history.record("fault_step_cancelled", fault=entry.do, index=index,
+                    self.history.record(schema.FAULT_STEP_CANCELLED, fault=entry.do, index=index,
                                         step=rest.label, planned_ms=round(planned_ms + rest.at_ms, 3),
                                         why="the trial ended first")
                 return
@@ -172,7 +173,7 @@ class Nemesis:
         except Exception as exc:  # a fault that raises did not take effect
             ok = False
             record.update(verified=False, impairs=fault.impairs, error=f"{type(exc).__name__}: {exc}")
-        self.history.record("fault", t_ms=actual_ms, **record)
+        self.history.record(schema.FAULT, t_ms=actual_ms, **record)
         return ok
 
     def stop(self) -> list[ScheduleEntry]:

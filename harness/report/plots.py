@@ -18,6 +18,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
 from harness.checker.windows import impaired_windows  # noqa: E402
+from harness.history import queries, schema  # noqa: E402
 from harness.report.aggregate import Aggregate, PanelLayout  # noqa: E402
 from harness.report.heatmap import axis_title, short_name  # noqa: E402
 
@@ -77,7 +78,7 @@ def recovery_curves(agg: Aggregate, panel: PanelLayout) -> Figure | None:
 def _load(folder: Path) -> list[dict[str, Any]]:
     try:
         with (folder / "history.jsonl").open(encoding="utf-8") as fh:
-            return [json.loads(line) for line in fh if line.strip() and '"kind": "log"' not in line]
+            return [json.loads(line) for line in fh if line.strip() and f'"kind": "{schema.LOG}"' not in line]
     except (FileNotFoundError, ValueError):
         return []
 
@@ -88,22 +89,22 @@ def _draw_trial(ax: Any, y: float, events: list[dict[str, Any]]) -> float:
     for start, stop in impaired_windows(events):
         ax.add_patch(Rectangle((start, y - 0.48), (stop if stop is not None else end) - start, 0.96,
                                facecolor=IMPAIRED, edgecolor="none", zorder=0))
-    starts = {e["n"]: e["t_ms"] for e in events if e["kind"] == "invoke_start"}
+    starts = queries.invoke_starts(events)
     for e in events:
-        if e["kind"] == "invoke_end":
+        if e["kind"] == schema.INVOKE_END:
             t0 = starts.get(e["n"], e["t_ms"] - e.get("duration_ms", 0))
             ax.add_patch(Rectangle((t0, y - 0.3), max(e["t_ms"] - t0, end / 150), 0.45,
                                    facecolor=STATUS_COLOUR.get(e["status"], "#616161"), zorder=2))
     gens: dict[int, float] = {}
     for e in events:
         kind = e["kind"]
-        if kind == "init_start":
+        if kind == schema.INIT_START:
             gens[e["generation"]] = e["t_ms"]
-        elif kind in ("runtime_ready", "init_error") and e.get("generation") in gens:
+        elif kind in (schema.RUNTIME_READY, schema.INIT_ERROR) and e.get("generation") in gens:
             t0 = gens.pop(e["generation"])
             ax.add_patch(Rectangle((t0, y + 0.2), max(e["t_ms"] - t0, end / 400), 0.2,
-                                   facecolor="#1565c0" if kind == "runtime_ready" else INIT_FAILED, zorder=2))
-        elif kind == "fault":
+                                   facecolor="#1565c0" if kind == schema.RUNTIME_READY else INIT_FAILED, zorder=2))
+        elif kind == schema.FAULT:
             ax.plot([e["t_ms"]] * 2, [y - 0.48, y + 0.48], color="black", linestyle="--", linewidth=1.4, zorder=3)
     return end
 

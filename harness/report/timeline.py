@@ -10,12 +10,14 @@ from rich.text import Text
 
 from harness.checker.classify import classify_event, error_text, headline
 from harness.checker.verdict import Verdict
+from harness.history import queries, schema
 
 VERDICT_STYLE = {"healthy": "bold green", "recovered": "bold yellow", "stuck": "bold red",
                  "fault_not_armed": "bold magenta", "harness_error": "bold red"}
-QUIET = {"log", "resolver_query", "service_request", "invoke_start", "dns_query", "dns_answer",
-         "tcp_syn", "schedule", "capture_start"}
-PACKET_NOTABLE = {"dns_query", "tcp_syn", "tcp_retransmit", "tcp_rst", "icmp_unreachable"}
+QUIET = {schema.LOG, schema.RESOLVER_QUERY, schema.SERVICE_REQUEST, schema.INVOKE_START, schema.DNS_QUERY,
+         schema.DNS_ANSWER, schema.TCP_SYN, schema.SCHEDULE, schema.CAPTURE_START}
+PACKETS = set(schema.PACKET)
+PACKET_NOTABLE = PACKETS - {schema.DNS_ANSWER}
 
 
 def _detail(detail: Any) -> str:
@@ -32,26 +34,26 @@ def _detail(detail: Any) -> str:
 
 def _notable(event: dict[str, Any]) -> bool:
     """Packets shown by default: the ones that went wrong."""
-    if event["kind"] == "dns_query":
+    if event["kind"] == schema.DNS_QUERY:
         return event.get("sent", False) and (not event.get("answered") or event.get("rcode") != "NOERROR")
-    if event["kind"] == "tcp_syn":
+    if event["kind"] == schema.TCP_SYN:
         return not event.get("answered")
     return True
 
 
 def _packet(event: dict[str, Any]) -> str:
     kind = event["kind"]
-    if kind == "dns_query":
+    if kind == schema.DNS_QUERY:
         answer = (f"answered {event.get('rcode')} in {event.get('answer_ms', 0):.1f} ms"
                   if event.get("answered") else "no answer")
         return f"DNS {event.get('qtype')} {event.get('name')} -> {event.get('dst')} via {event.get('iface')}: {answer}"
-    if kind == "dns_answer":
+    if kind == schema.DNS_ANSWER:
         return f"DNS answer {event.get('rcode')} {event.get('name')} {' '.join(event.get('answers', []))}"
-    if kind == "tcp_syn":
+    if kind == schema.TCP_SYN:
         return f"SYN {event.get('flow')}" + ("" if event.get("answered") else " (no SYN-ACK)")
-    if kind == "tcp_retransmit":
+    if kind == schema.TCP_RETRANSMIT:
         return f"{event.get('what')} retransmit #{event.get('count')} {event.get('flow')}"
-    if kind == "tcp_rst":
+    if kind == schema.TCP_RST:
         return f"RST {event.get('flow')}"
     return f"ICMP {event.get('reason')} about {event.get('about')}"
 
@@ -71,27 +73,27 @@ def describe(event: dict[str, Any], starts: dict[int, float]) -> tuple[str, Text
     """(label, detail) for one event, or None to leave it out of the default view."""
     kind = event["kind"]
     text: Text
-    if kind == "trial_start":
+    if kind == schema.TRIAL_START:
         return "trial_start", Text(f"subnet {event.get('subnet')}")
-    if kind == "initial_state":
+    if kind == schema.INITIAL_STATE:
         held = "verified" if event.get("verified") else "NOT as requested"
         return "initial_state", Text(f"ENI {event.get('eni')} ({held})")
-    if kind == "sandbox_ready":
+    if kind == schema.SANDBOX_READY:
         return "sandbox_ready", Text(str(event.get("sandbox")))
-    if kind == "init_start":
+    if kind == schema.INIT_START:
         return "init_start", Text(f"runtime #{event['generation']} ({event.get('phase')} phase) "
                                   f"{event.get('command', '')}", style="cyan")
-    if kind == "runtime_ready":
+    if kind == schema.RUNTIME_READY:
         return "runtime_ready", Text(f"runtime #{event['generation']} polled /next: init done", style="cyan")
-    if kind == "init_error":
+    if kind == schema.INIT_ERROR:
         return "init_error", Text(f"runtime #{event.get('generation')} [{classify_event(event)}] "
                                   f"{_error(error_text(event))}", style="red")
-    if kind == "runtime_exit":
+    if kind == schema.RUNTIME_EXIT:
         return "runtime_exit", Text(f"runtime #{event['generation']} {event.get('reason')}"
                                     f" (during {event.get('during')})", style="dim")
-    if kind in ("reset", "timeout"):
+    if kind in (schema.RESET, schema.TIMEOUT):
         return kind, Text(str(event.get("reason", "")), style="red")
-    if kind == "fault":
+    if kind == schema.FAULT:
         ok = event.get("verified")
         step = event.get("step", "apply")
         text = Text(f"{event['fault']}" + (f" ({step})" if step != "apply" else "") + " ",
@@ -107,21 +109,21 @@ def describe(event: dict[str, Any], starts: dict[int, float]) -> tuple[str, Text
         if what:
             text.append(f"  {what}", style="dim")
         return "FAULT", text
-    if kind == "fault_step_cancelled":
+    if kind == schema.FAULT_STEP_CANCELLED:
         return "FAULT", Text(f"{event['fault']} ({event.get('step')}) not run: {event.get('why')}",
                              style="dim")
     if kind in PACKET_NOTABLE and _notable(event):
         return "packet", Text(_packet(event), style="yellow")
-    if kind == "capture":
+    if kind == schema.CAPTURE:
         if event.get("error"):
             return "capture", Text(f"failed: {event['error']}", style="red")
         return "capture", Text(f"{event.get('packets')} packets -> {event.get('file')}"
                                + (f", {event['kernel_drops']} dropped" if event.get("kernel_drops") else ""),
                                style="dim")
-    if kind == "fault_skipped":
+    if kind == schema.FAULT_SKIPPED:
         return "FAULT", Text(f"{event['fault']} [{event.get('trigger')}] never fired: {event.get('why')}",
                              style="bold red")
-    if kind == "invoke_end":
+    if kind == schema.INVOKE_END:
         n = event["n"]
         status = event["status"]
         took = event.get("duration_ms", 0)
@@ -134,7 +136,7 @@ def describe(event: dict[str, Any], starts: dict[int, float]) -> tuple[str, Text
         text.append(f"[{classify_event(event)}] ", style="bold red")
         text.append(_error(error_text(event)))
         return f"invoke {n}", text
-    if kind == "harness_error":
+    if kind == schema.HARNESS_ERROR:
         return "HARNESS", Text(str(event.get("error")), style="bold red")
     return None
 
@@ -146,10 +148,10 @@ def render(console: Console, title: str, events: list[dict[str, Any]], verdict: 
     table.add_column(justify="right", style="dim", no_wrap=True)
     table.add_column(no_wrap=True)
     table.add_column(overflow="fold")
-    starts = {e["n"]: e["t_ms"] for e in events if e["kind"] == "invoke_start"}
+    starts = queries.invoke_starts(events)
     def shown_at(event: dict[str, Any]) -> float:
         # An invocation's row sits at its start; its outcome is the row's content.
-        if event["kind"] == "invoke_end":
+        if event["kind"] == schema.INVOKE_END:
             return starts.get(event["n"], event["t_ms"])
         return event["t_ms"]
 
@@ -159,7 +161,7 @@ def render(console: Console, title: str, events: list[dict[str, Any]], verdict: 
         if row is None:
             if not verbose or event["kind"] not in QUIET:
                 continue
-            if event["kind"] in PACKET_NOTABLE | {"dns_answer"}:
+            if event["kind"] in PACKETS:
                 row = ("packet", Text(_packet(event), style="dim"))
             else:
                 detail = event.get("line") or " ".join(f"{k}={v}" for k, v in event.items()

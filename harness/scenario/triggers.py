@@ -8,16 +8,15 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
+from harness.history import schema
 from harness.scenario.limits import brief
 
 MAX_DURATION_MS = 3_600_000.0  # an hour: anything longer is a typo, not a trial
 _UNITS_MS = {"us": 0.001, "µs": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 _DURATION_RE = re.compile(r"^\s*(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>us|µs|ms|s|m)\s*$")
 
-LIFECYCLE_EVENTS = (
-    "trial_start", "sandbox_ready", "init_start", "runtime_ready", "invoke_start",
-    "invoke_end", "init_error", "runtime_exit", "timeout", "reset",
-)
+# What a trigger may name: the history's lifecycle events.
+LIFECYCLE_EVENTS = schema.LIFECYCLE
 
 # Checked before a regex sees the text: a trigger regex backtracks quadratically on long input.
 _MAX_TEXT = 200

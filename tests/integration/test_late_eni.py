@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from harness.history import recorder as history
+from harness.history import queries as history
 from tests.integration.conftest import LATE_ENI, REPO
 
 pytestmark = [pytest.mark.root]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness import ownership
-from harness.history import recorder as history
+from harness.history import queries as history
 from harness.lab import netns
 
 pytest_plugins = ["pytester"]

@@ -16,8 +16,8 @@ HARNESS = Path(__file__).resolve().parents[2] / "harness"
 LAYERS = [
     ["errors", "paths", "signals"],
     ["ownership"],
+    ["history"],  # below scenario: a trigger names a history event kind
     ["scenario"],
-    ["history"],
     ["lab"],
     ["nemesis"],
     ["function"],

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from harness.backends.process import MAX_LINE_BYTES, split_complete
 from harness.function.output import FunctionLog
-from harness.history.recorder import HEAD_LOG_LINES, TAIL_LOG_LINES, History, load
+from harness.history.queries import load
+from harness.history.recorder import HEAD_LOG_LINES, TAIL_LOG_LINES, History
 
 
 def _feed(flog: FunctionLog, data: bytes, generation: int = 1, size: int = 7) -> None:

@@ -68,6 +68,10 @@ def test_the_catalogue_has_one_class_per_fault_name():
 INIT_START = {"generation": 1, "phase": "init", "pid": None, "command": "stand-in"}
 
 
+# The events a trigger waits for, with the fields the (strict) history requires.
+INIT_START = {"generation": 1, "phase": "init", "pid": None, "command": "stand-in"}
+
+
 def entries(*docs):
     return sc.validate({"schedule": list(docs)}, "s").schedule
 
@@ -86,8 +90,8 @@ def test_apply_then_revert_after_for_with_drawn_offset(stand_in):
     nem.start()
     [drawn] = history.of_kind("schedule")[0]["entries"]
     assert drawn["offset_ms"] == schedule[0].at.draw_offset_ms(42, 0) and drawn["drawn"]
-    history.record("invoke_start", n=1)
-    first = history.record("invoke_start", n=2)  # the trigger is the second occurrence
+    history.record("invoke_start", n=1, request_id="r1")
+    first = history.record("invoke_start", n=2, request_id="r2")  # the trigger is the second occurrence
     apply, revert = wait_for(history, "fault", 2)
     nem.stop()
     assert StandIn.calls == ["apply", "revert"]
@@ -104,7 +108,7 @@ def test_flap_runs_down_up_cycles(stand_in):
     schedule = entries({"at": "init_start", "do": "flap", "with": {"period": "20ms", "count": 2, "down": "5ms"}})
     nem = nemesis_mod.Nemesis(None, history, schedule)  # type: ignore[arg-type]
     nem.start()
-    start = history.record("init_start")
+    start = history.record("init_start", **INIT_START)
     steps = wait_for(history, "fault", 4)
     nem.stop()
     assert [e["step"] for e in steps] == ["down 1/2", "up 1/2", "down 2/2", "up 2/2"]
@@ -118,7 +122,7 @@ def test_stop_cancels_a_pending_revert_and_reports_unfired_entries(stand_in):
                        {"at": "invoke_start#9", "do": "dns", "with": {"mode": "drop"}})
     nem = nemesis_mod.Nemesis(None, history, schedule)  # type: ignore[arg-type]
     nem.start()
-    history.record("init_start")
+    history.record("init_start", **INIT_START)
     wait_for(history, "fault", 1)
     never = nem.stop()
     assert [e.at.occurrence for e in never] == [9]

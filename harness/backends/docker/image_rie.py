@@ -34,6 +34,7 @@ from harness.backends.process import LaunchSpec
 from harness.emulator import protocol as rp
 from harness.emulator import rie_log as rie_log
 from harness.errors import UserError
+from harness.history import schema
 from harness.history.recorder import History
 from harness.lab import netns
 
@@ -173,22 +174,22 @@ class ImageRieAPI:
         rec = self._record
         if line.event == "init_start":
             self._gen += 1
-            rec("init_start", t_ms, phase="invoke", rie_phase=f["phase"], pid=None,
+            rec(schema.INIT_START, t_ms, phase="invoke", rie_phase=f["phase"], pid=None,
                 command=f"{RIE_PATH} (image {self.backend.image})")
         elif line.event == "init_done" and f["status"] == "success":
-            rec("runtime_ready", t_ms)
+            rec(schema.RUNTIME_READY, t_ms)
         elif line.event in ("init_done", "init_failed") and self._gen not in self._init_failed:
             self._init_failed.add(self._gen)
             m = _FIELD_ERROR.search(f.get("rest", "") or "")
-            rec("init_error", t_ms, source="rie-log", error_type=m.group(1) if m else "Runtime.InitError",
+            rec(schema.INIT_ERROR, t_ms, source="rie-log", error_type=m.group(1) if m else "Runtime.InitError",
                 error_message=f.get("message", ""))
         elif line.event == "process_exit":
-            rec("runtime_exit", t_ms, code=None, during="rie", reason=f["reason"])
+            rec(schema.RUNTIME_EXIT, t_ms, code=None, during="rie", reason=f["reason"])
         elif line.event == "reset":
             reason = f["reason"]
             if reason == "Timeout":
-                self.history.record("timeout", t_ms=t_ms, n=self._current, request_id="")
-            rec("reset", t_ms, reason=reason.lower())
+                self.history.record(schema.TIMEOUT, t_ms=t_ms, n=self._current, request_id="")
+            rec(schema.RESET, t_ms, reason=reason.lower())
 
     def _record(self, kind: str, t_ms: float, **fields: Any) -> None:
         """A lifecycle event from a log line, with how late the harness saw that line."""
@@ -216,7 +217,7 @@ class ImageRieAPI:
             n = self._current = self._invokes
             gen_before, closing_before = self._gen, self._closing_lines
         started = time.monotonic()
-        self.history.record("invoke_start", n=n, request_id="")
+        self.history.record(schema.INVOKE_START, n=n, request_id="")
         try:
             status, body = self._post(payload)
         except OSError as exc:
@@ -231,7 +232,7 @@ class ImageRieAPI:
         outcome = classify_response(status, body, init_failed)
         outcome.init_starts = starts
         outcome.reinit = any(g > 1 for g in starts)
-        self.history.record("invoke_end", n=n, request_id="", status=outcome.status,
+        self.history.record(schema.INVOKE_END, n=n, request_id="", status=outcome.status,
                             error_type=outcome.error_type, error_message=outcome.error_message,
                             reinit=outcome.reinit, init_starts=starts, http_status=status,
                             body=outcome.body[:2000].decode("utf-8", "replace"),

@@ -1,0 +1,135 @@
+"""Every kind of event the trial's history holds, defined once: its name, its
+fields (required, then optional) and what it means. Producers record these
+names, readers (triggers, nemesis, checker, timeline, plots) match them, and the
+named groups below are the only lists of kinds. Every event also has `t_ms` and
+`kind`. The README's history table is `markdown_table()`.
+
+Stdlib only: the enirace-rie drop-in imports the recorder, and through it this."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+# Recorded as trial_start's `schema`. Bump it when a kind or a required field
+# changes meaning or goes away; adding a kind or an optional field does not.
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class EventKind:
+    name: str
+    fields: tuple[str, ...]
+    optional: tuple[str, ...]
+    doc: str
+
+
+KINDS: dict[str, EventKind] = {}
+
+
+def _kind(name: str, fields: str, optional: str, doc: str) -> str:
+    KINDS[name] = EventKind(name, tuple(fields.split()), tuple(optional.split()), doc)
+    return name
+
+
+# -- the trial and its lab ------------------------------------------------------------------
+TRIAL_START = _kind("trial_start", "trial run subnet pid seed schema", "",
+                    "the trial began: its id, run id, the lab's /24, the harness pid, seed, schema version")
+CAPTURE_START = _kind("capture_start", "sandbox", "", "the packet capture inside the sandbox began")
+INITIAL_STATE = _kind("initial_state", "eni resolv_conf aspects impairs verified state", "",
+                      "the lab's network before any fault, read back from the kernel")
+SCHEDULE = _kind("schedule", "seed entries", "", "the fault schedule as armed, with each drawn offset")
+SANDBOX_READY = _kind("sandbox_ready", "sandbox vpc", "", "the namespaces are up and the nemesis is armed")
+CONTAINMENT = _kind("containment", "user memory_mb tmp_mb cgroup", "",
+                    "how the process backend contains the runtime (user, memory, /tmp, cgroup version)")
+
+# -- the runtime's lifecycle ---------------------------------------------------------------------
+_RIE_LAG = "log_lag_ms"  # docker backend: how late the harness read the RIE's log line
+INIT_START = _kind("init_start", "generation phase pid command", f"rie_phase {_RIE_LAG}",
+                   "a bootstrap was spawned (phase init: eager, invoke: inside an invocation)")
+RUNTIME_READY = _kind("runtime_ready", "generation", _RIE_LAG, "the runtime's first /next: its init is done")
+INIT_ERROR = _kind("init_error", "generation source error_type error_message", _RIE_LAG,
+                   "an init failed (source: init/error, exit, timeout or rie-log)")
+RUNTIME_EXIT = _kind("runtime_exit", "generation code during reason", f"oom {_RIE_LAG}",
+                     "the runtime process exited, and in which state")
+RESET = _kind("reset", "reason generation", f"pid {_RIE_LAG}",
+              "the emulator killed the runtime (timeout, runtime_exit, init_timeout, ...)")
+
+# -- invocations ----------------------------------------------------------------------------------
+INVOKE_START = _kind("invoke_start", "n request_id", "", "invocation n was sent")
+TIMEOUT = _kind("timeout", "n request_id", "", "invocation n ran past the function timeout")
+INVOKE_END = _kind("invoke_end",
+                   "n request_id status error_type error_message reinit init_starts body duration_ms",
+                   "http_status",
+                   "invocation n's outcome (status ok, error, timeout, crash or init_error)")
+
+# -- faults ------------------------------------------------------------------------------------------
+FAULT = _kind("fault", "fault index step action trigger offset_ms seed planned_ms error_ms verified impairs",
+              "detail state apply_ms aspects blip_ms error",
+              "a fault step fired: planned and actual time, the state read back, the aspects it impairs")
+FAULT_STEP_CANCELLED = _kind("fault_step_cancelled", "fault index step planned_ms why", "",
+                             "a pending fault step (e.g. a revert) never ran: the trial ended first")
+FAULT_SKIPPED = _kind("fault_skipped", "fault trigger why", "", "a schedule entry's trigger event never occurred")
+
+# -- the lab's services ---------------------------------------------------------------------------
+RESOLVER_QUERY = _kind("resolver_query", "name qtype rcode", "", "the vpc's resolver got a query, and its answer")
+SERVICE_REQUEST = _kind("service_request", "client path", "", "the internal service got an HTTP request")
+
+# -- packet evidence (decoded from the capture when the trial ends) ----------------------------------
+_DNS = "iface src dst id name qtype"
+DNS_QUERY = _kind("dns_query", f"{_DNS} sent answered", "rcode answer_ms",
+                  "a DNS query seen in the sandbox, and whether and how fast it was answered")
+DNS_ANSWER = _kind("dns_answer", f"{_DNS} rcode answers", "", "a DNS answer that reached the sandbox")
+TCP_SYN = _kind("tcp_syn", "flow dst answered retransmits iface", "",
+                "a connection attempt (first SYN) and whether a SYN-ACK came")
+TCP_RETRANSMIT = _kind("tcp_retransmit", "what flow dst count iface", "bytes",
+                       "a SYN or a data segment sent again")
+TCP_RST = _kind("tcp_rst", "flow sent iface", "", "a TCP reset, either way")
+ICMP_UNREACHABLE = _kind("icmp_unreachable", "reason about sent iface", "",
+                         "an ICMP destination unreachable, and what it was about")
+CAPTURE = _kind("capture", "", "file packets kernel_drops over_limit events events_left_out error",
+                "the capture's summary (or why it failed)")
+
+# -- output and the harness itself ------------------------------------------------------------------
+LOG = _kind("log", "source line", "", "a line of the function's output (the first and last 200 of them)")
+LOG_DROPPED = _kind("log_dropped", "lines", "", "how many output lines were left out between head and tail")
+HARNESS_ERROR = _kind("harness_error", "error", "", "the harness itself failed (or was interrupted)")
+
+# -- groups -------------------------------------------------------------------------------------------
+# What a fault's trigger may name (in this order in its error message).
+LIFECYCLE = (TRIAL_START, SANDBOX_READY, INIT_START, RUNTIME_READY, INVOKE_START,
+             INVOKE_END, INIT_ERROR, RUNTIME_EXIT, TIMEOUT, RESET)
+INVOCATION = (INVOKE_START, TIMEOUT, INVOKE_END)
+FAULTS = (FAULT, FAULT_STEP_CANCELLED, FAULT_SKIPPED)
+# The events carrying `aspects`: replayed in order, they give the impaired windows.
+NETWORK_STATE = (INITIAL_STATE, FAULT)
+PACKET = (DNS_QUERY, DNS_ANSWER, TCP_SYN, TCP_RETRANSMIT, TCP_RST, ICMP_UNREACHABLE)
+OUTPUT = (LOG, LOG_DROPPED)
+
+
+class HistorySchemaError(ValueError):
+    """An event the schema does not describe: a bug in its producer."""
+
+
+def problem(kind: str, fields: Iterable[str]) -> str | None:
+    """What is wrong with an event of `kind` with these fields, or None."""
+    spec = KINDS.get(kind)
+    if spec is None:
+        return f"unknown event kind {kind!r} (define it in harness/history/schema.py)"
+    given = set(fields)
+    missing = [f for f in spec.fields if f not in given]
+    unknown = sorted(given - set(spec.fields) - set(spec.optional))
+    if missing:
+        return f"{kind} event without {', '.join(missing)}"
+    if unknown:
+        return f"{kind} event with undeclared field(s) {', '.join(unknown)} (add them in harness/history/schema.py)"
+    return None
+
+
+def markdown_table() -> str:
+    """The README's table of event kinds."""
+    rows = ["| kind | fields (optional in brackets) | meaning |", "|---|---|---|"]
+    for spec in KINDS.values():
+        fields = " ".join([*spec.fields, *(f"[{f}]" for f in spec.optional)])
+        rows.append(f"| `{spec.name}` | {fields} | {spec.doc} |")
+    return "\n".join(rows)
