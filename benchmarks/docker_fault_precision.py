@@ -88,10 +88,10 @@ def main() -> int:
     from harness.backends.docker import engine as de
     from harness.backends.docker import lab as docker_lab
     from harness.backends.docker.images import ensure
-    from harness.cli.doctor import has_privileges
     from harness.lab import addressing
     from harness.lab.topology import Lab
     from harness.ownership import Run
+    from harness.privileges import has_privileges
 
     if not has_privileges():
         print("skipped: needs root")

@@ -21,8 +21,8 @@ TARGET_S = 1.5
 def main() -> int:
     from harness.backends.docker import engine as de
     from harness.backends.docker.images import ensure
-    from harness.cli.doctor import has_privileges
     from harness.ownership import Run
+    from harness.privileges import has_privileges
     from harness.scenario import model as sc
     from harness.trial import run_one_trial
 

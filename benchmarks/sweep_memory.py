@@ -108,7 +108,7 @@ def main() -> int:
     axes = [f"function.handler={handlers}", "schedule[0].at.offset=0ms..960ms/40ms"]
     spec = build_spec([LATE_ENI], axes, repeats=repeats, controls=0, use_blocks=False)
     if args.real:
-        from harness.cli.doctor import has_privileges
+        from harness.privileges import has_privileges
 
         if not has_privileges():
             print("sweep_memory --real: needs root; skipped")

@@ -47,7 +47,7 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=24)
     parser.add_argument("--workers", default="1,2")
     args = parser.parse_args()
-    from harness.cli.doctor import has_privileges
+    from harness.privileges import has_privileges
 
     if not has_privileges():
         print("sweep_throughput: needs root (network namespaces); skipped")

@@ -25,17 +25,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from harness import functions  # noqa: E402
-from harness.backends.process import LaunchSpec  # noqa: E402
 from harness.checker.verdict import judge  # noqa: E402
 from harness.emulator.api import RuntimeAPI  # noqa: E402
+from harness.function.spec import LaunchSpec  # noqa: E402
 from harness.history.recorder import History  # noqa: E402
 from harness.lab import addressing  # noqa: E402
 from harness.lab.topology import Lab  # noqa: E402
 from harness.nemesis.firing import Nemesis  # noqa: E402
 from harness.ownership import Run  # noqa: E402
 from harness.scenario import model as sc  # noqa: E402
-from harness.trial import _set_initial_state, run_one_trial  # noqa: E402
+from harness.trial import _set_initial_state, preflight, run_one_trial  # noqa: E402
 
 LATE_ENI = REPO / "scenarios" / "late-eni-attach.yaml"
 TARGET_MS = 50.0
@@ -56,10 +55,9 @@ def harness_only(scenario: sc.Scenario, run: Run, root: Path, clock: Clock) -> f
     """run_one_trial's steps minus the function: no runtime process, no invocation."""
     start = time.perf_counter()
     clock._t = start
-    functions.launch_spec(scenario.function)
-    addressing.check_pool(scenario.lab.pool)
-    clock.lap("checks (function, pool vs host routes)")
-    lease = addressing.acquire(scenario.lab.pool)
+    preflight(scenario)
+    clock.lap("preflight (function, pool vs host routes, backend)")
+    lease = addressing.acquire(scenario.lab.pool, run)
     folder = root / f"t{run._labs + 1}"
     folder.mkdir()
     (folder / "scenario.yaml").write_text(sc.dump(scenario))
@@ -111,7 +109,7 @@ def main() -> int:
     parser.add_argument("--gap-ms", type=float, default=200.0,
                         help="pause between trials, as the function's run gives in a sweep (0: back to back)")
     args = parser.parse_args()
-    from harness.cli.doctor import has_privileges
+    from harness.privileges import has_privileges
 
     if not has_privileges():
         print("trial_overhead: needs root (network namespaces); skipped")

@@ -18,19 +18,15 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-from harness import ownership
-from harness.backends.docker import cleanup as docker_cleanup
+from harness import backends, ownership
+from harness.backends.base import Remover
 from harness.lab import netns
 
 REMOVED, GONE, KEPT, LIVE = "removed", "gone", "kept", "live"
-# (ident, run id, proof, dry_run) -> (outcome, why). Raises when removal fails.
-Remover = Callable[[str, str, dict[str, Any], bool], tuple[str, str]]
 
 
 @dataclass
@@ -143,9 +139,7 @@ REMOVERS: dict[str, Remover] = {
     "dir": remove_dir,
     "cgroup": remove_cgroup,
     "lease": remove_lease,
-    "link": docker_cleanup.remove_host_link,
-    "container": partial(docker_cleanup.remove_docker, "container"),
-    "network": partial(docker_cleanup.remove_docker, "network"),
+    **backends.removers(),  # e.g. docker's containers, networks and host links
 }
 
 

@@ -12,18 +12,18 @@ import os
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from harness import backends, signals
-from harness.backends.process import LaunchSpec
+from harness.backends import Backend, RuntimeAPILike
 from harness.capture.sniffer import SandboxCapture
 from harness.checker.verdict import Verdict, judge
-from harness.emulator.api import RuntimeAPI
 from harness.errors import UserError
 from harness.function import launch as functions
 from harness.function.output import FunctionLog
+from harness.function.spec import LaunchSpec
 from harness.history import schema
 from harness.history.recorder import History
 from harness.lab import addressing
@@ -72,7 +72,7 @@ def _set_initial_state(lab: Lab, scenario: Scenario, history: History) -> None:
                    impairs=any(aspects.values()), verified=ok, state=state)
 
 
-def _workload(api: RuntimeAPI, scenario: Scenario, history: History) -> None:
+def _workload(api: RuntimeAPILike, scenario: Scenario, history: History) -> None:
     wl = scenario.workload
     if wl.init == "eager":
         api.init()
@@ -93,7 +93,7 @@ class _Parts:
     flog: FunctionLog
     lease: addressing.Lease | None = None
     lab: Lab | None = None
-    api: RuntimeAPI | None = None
+    api: RuntimeAPILike | None = None
     nemesis: Nemesis | None = None
     sniffer: SandboxCapture | None = None
 
@@ -141,24 +141,45 @@ class _Parts:
         return verdict, problems
 
 
-def run_one_trial(scenario: Scenario, run: Run, out_root: Path, trial_id: str | None = None,
+@dataclass(frozen=True)
+class Prepared:
+    """A scenario that passed preflight: its launch spec resolved, its pool and
+    its backend checked, the backend chosen."""
+
+    scenario: Scenario
+    launch: LaunchSpec
+    backend: Backend
+
+
+def preflight(scenario: Scenario) -> Prepared:
+    """Everything the user could get wrong, checked before any namespace exists:
+    one line (UserError) naming the field. `enirace run`, the sweep and the pytest
+    plugin call this; run_one_trial does when handed a bare Scenario."""
+    launch = functions.launch_spec(scenario.function)
+    addressing.check_pool(scenario.lab.pool)
+    backend = backends.for_scenario(scenario)
+    backend.preflight(scenario)
+    return Prepared(scenario, launch, backend)
+
+
+def run_one_trial(scenario: Scenario | Prepared, run: Run, out_root: Path, trial_id: str | None = None,
                   capture: bool = False) -> TrialResult:
-    """One trial. `capture`: sniff in the sandbox, write capture.pcap and packet
-    evidence (on for `enirace run`, off for sweeps: it costs a thread and a pass
-    of scapy per trial).
+    """One trial of a scenario, or of a Prepared one (then not checked again).
+    `capture`: sniff in the sandbox, write capture.pcap and packet evidence (on
+    for `enirace run`, off for sweeps: it costs a thread and a pass of scapy per
+    trial).
 
     An interrupt (KeyboardInterrupt, or whatever a SIGTERM handler raises) is
     re-raised once the lab is down and verdict.json written, with the trial
     folder as its `trial_folder` attribute. Signals arriving during teardown wait
     for it to finish (harness/signals.py)."""
+    prepared = scenario if isinstance(scenario, Prepared) else preflight(scenario)
+    scenario = prepared.scenario
     if scenario.seed is None:
         # A seed for the random offsets; recorded (trial_start, scenario.yaml)
         # so the trial can be replayed with the same draws.
         scenario = scenario.model_copy(update={"seed": secrets.randbelow(2**31)})
-    # Resolve everything the user could get wrong before any namespace exists.
-    launch = functions.launch_spec(scenario.function)
-    addressing.check_pool(scenario.lab.pool)
-    backends.check(scenario)
+        prepared = replace(prepared, scenario=scenario)
 
     trial_id = trial_id or f"{scenario.name}-{scenario.function.handler}-{run.run_id}-{run._labs + 1}"
     folder = out_root / trial_id
@@ -169,7 +190,7 @@ def run_one_trial(scenario: Scenario, run: Run, out_root: Path, trial_id: str | 
     interrupted: BaseException | None = None
     try:
         try:
-            _run(parts, scenario, run, trial_id, launch, capture)
+            _run(parts, prepared, run, trial_id, capture)
         except UserError:
             raise
         except BaseException as exc:  # KeyboardInterrupt and SIGTERM included
@@ -188,22 +209,20 @@ def run_one_trial(scenario: Scenario, run: Run, out_root: Path, trial_id: str | 
     return TrialResult(trial_id, scenario, verdict, list(history.events), folder, problems)
 
 
-def _run(parts: _Parts, scenario: Scenario, run: Run, trial_id: str, launch: LaunchSpec,
-         capture: bool) -> None:
+def _run(parts: _Parts, prepared: Prepared, run: Run, trial_id: str, capture: bool) -> None:
     # Building is uninterruptible (tens of ms): a Ctrl-C halfway through a
     # namespace's creation, a thread's start or a namespace switch leaves state
     # that teardown cannot see. It is delivered once the trial is built.
     with signals.deferred():
-        _build(parts, scenario, run, trial_id, launch, capture)
+        _build(parts, prepared, run, trial_id, capture)
     assert parts.api is not None
-    _workload(parts.api, scenario, parts.history)
+    _workload(parts.api, prepared.scenario, parts.history)
 
 
-def _build(parts: _Parts, scenario: Scenario, run: Run, trial_id: str, launch: LaunchSpec,
-           capture: bool) -> None:
-    history = parts.history
+def _build(parts: _Parts, prepared: Prepared, run: Run, trial_id: str, capture: bool) -> None:
+    history, scenario, backend = parts.history, prepared.scenario, prepared.backend
     parts.lease = lease = addressing.acquire(scenario.lab.pool, run)
-    parts.lab = lab = backends.make_lab(scenario, run, lease.subnet, history.record)
+    parts.lab = lab = backend.make_lab(scenario, run, lease.subnet, history.record)
     history.record(schema.TRIAL_START, trial=trial_id, run=run.run_id, subnet=str(lease.subnet.network),
                    pid=os.getpid(), seed=scenario.seed, schema=schema.SCHEMA_VERSION)
     lab.up()
@@ -214,5 +233,6 @@ def _build(parts: _Parts, scenario: Scenario, run: Run, trial_id: str, launch: L
     parts.nemesis = Nemesis(lab, history, scenario.schedule, seed=scenario.seed or 0)
     parts.nemesis.start()
     history.record(schema.SANDBOX_READY, sandbox=lab.sandbox, vpc=lab.vpc)
-    parts.api = backends.make_runtime_api(scenario, lab, history, launch, parts.flog, parts.flog.emulator)
+    parts.api = backend.make_runtime_api(scenario, lab, history, prepared.launch, parts.flog,
+                                         parts.flog.emulator)
     parts.api.start()

@@ -13,7 +13,7 @@ import os
 import pytest
 
 from harness.history.recorder import STRICT_ENV
-from harness.cli.doctor import has_privileges
+from harness.privileges import has_privileges
 
 REQUIRE_ALL = os.environ.get("ENIRACE_REQUIRE_ALL") == "1"
 os.environ[STRICT_ENV] = "1"

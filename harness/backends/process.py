@@ -6,22 +6,31 @@ processes that left the session or the namespace."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from harness.backends.base import Check, Notify, Remover, RuntimeAPILike
+from harness.emulator.api import RuntimeAPI
 from harness.function import cgroup as cgroups
+from harness.function import contain as contain
 from harness.function.contain import Containment
+from harness.function.handle import RuntimeProcess
+from harness.function.spec import LaunchSpec, OutputSink, split_complete
+from harness.history import schema
 from harness.lab import netns
+from harness.lab.topology import Lab
 from harness.ownership import Run
 
-OutputSink = Callable[[int, str], None]
-MAX_LINE_BYTES = 64 * 1024
+if TYPE_CHECKING:
+    from harness.history.recorder import History
+    from harness.lab.addressing import Subnet
+    from harness.scenario.model import Scenario
+
 # The pump's reads: a pipe's default capacity, so one read takes all that is there
 # and holds the GIL for tens of microseconds at most.
 READ_BYTES = 64 * 1024
@@ -29,67 +38,8 @@ READ_BYTES = 64 * 1024
 TRICKLE_S = 0.001
 
 
-@dataclass(frozen=True)
-class LaunchSpec:
-    """What to run for one runtime start: argv, environment, working directory."""
-
-    argv: list[str]
-    env: dict[str, str]
-    cwd: Path
-    description: str = ""
-
-
-@dataclass
-class RuntimeProcess:
-    generation: int
-    popen: subprocess.Popen[bytes]
-    _pump: threading.Thread | None = field(default=None, repr=False)
-    cgroup: cgroups.Cgroup | None = None
-    run: Run | None = field(default=None, repr=False)
-    _oom: bool | None = field(default=None, repr=False)
-    _settle_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    problems: list[str] = field(default_factory=list)  # what its cgroup's removal left
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def wait(self) -> int:
-        code = self.popen.wait()
-        if self._pump is not None:
-            self._pump.join(timeout=2)
-        self._settle()
-        return code
-
-    def _settle(self) -> None:
-        """Once the runtime is gone: note whether the OOM killer did it, then kill
-        whatever it left in its cgroup (Lambda ends the whole environment) and
-        remove the group."""
-        with self._settle_lock:
-            if self._oom is not None:
-                return
-            cg = self.cgroup
-            self._oom = bool(cg and cg.oom_killed())
-            if cg is not None and self.run is not None:
-                self.problems = cg.remove(self.run)
-
-    def oom_killed(self) -> bool:
-        """Was the runtime killed for exceeding function.memory_mb? (after wait())"""
-        return bool(self._oom)
-
-    def kill_group(self, sig: int = signal.SIGKILL) -> None:
-        """Kill the runtime and everything it forked: its cgroup, and its process
-        group (all there is without a cgroup)."""
-        if self.cgroup is not None and sig == signal.SIGKILL:
-            self.cgroup.kill_all()
-        try:
-            os.killpg(self.popen.pid, sig)
-        except ProcessLookupError:
-            pass
-
-
-class ProcessBackend:
-    name = "process"
+class ProcessLauncher:
+    """Starts runtime processes in the sandbox namespace (the RuntimeAPI's spawner)."""
 
     def __init__(self, sandbox: str, output: OutputSink, logfile: Path | None = None,
                  etc_prefix: list[str] | None = None, contain: Containment | None = None,
@@ -181,17 +131,6 @@ class ProcessBackend:
             stream.close()
 
 
-def split_complete(carry: bytes, data: bytes) -> tuple[bytes, bytes]:
-    """(the whole lines of carry + data, the unfinished rest). A rest of
-    MAX_LINE_BYTES or more counts as a line, so one endless line cannot grow memory."""
-    if carry:
-        data = carry + data
-    cut = data.rfind(b"\n") + 1
-    if len(data) - cut >= MAX_LINE_BYTES:
-        return data + b"\n", b""
-    return data[:cut], data[cut:]
-
-
 class _LineSink:
     """Adapts a per-line OutputSink to the pump's chunks."""
 
@@ -204,3 +143,38 @@ class _LineSink:
             self._carry + b"\n" if self._carry else b"", b"")
         for raw in complete[:-1].split(b"\n") if complete else ():
             self.output(generation, raw.rstrip(b"\r").decode("utf-8", "replace"))
+
+
+class ProcessBackend:
+    """The lab is two fresh namespaces; the harness's emulator starts each runtime
+    with a ProcessLauncher."""
+
+    name = "process"
+
+    def preflight(self, scenario: Scenario) -> None:
+        """Nothing beyond what every trial checks (launch spec, pool)."""
+
+    def make_lab(self, scenario: Scenario, run: Run, subnet: Subnet, notify: Notify) -> Lab:
+        return Lab(run, subnet, notify=notify)
+
+    def make_runtime_api(self, scenario: Scenario, lab: Lab, history: History, launch: LaunchSpec,
+                         output: OutputSink, emulator_log: Callable[[str], None]) -> RuntimeAPILike:
+        fn = scenario.function
+        if fn.user == "root":
+            contain.warn_root_once()
+        launcher = ProcessLauncher(lab.sandbox, output, etc_prefix=lab.etc.mount_prefix(),
+                                   contain=contain.Containment(fn.user, fn.memory_mb), run=lab.run,
+                                   state_dir=lab.etc.root)
+        lab.on_down(launcher.check_removed)
+        layout = launcher.cgroup_layout
+        history.record(schema.CONTAINMENT, user=fn.user, memory_mb=fn.memory_mb, tmp_mb=contain.TMP_SIZE_MB,
+                       cgroup=f"v{layout.version}" if layout else None)
+        return RuntimeAPI(lab.sandbox, history, launcher.spawn, launch, timeout_s=fn.timeout / 1000,
+                          init_timeout_s=scenario.workload.init_timeout / 1000, function_name=fn.name,
+                          log=emulator_log)
+
+    def doctor_checks(self) -> list[Check]:
+        return []  # the rows every backend needs (privileges, lab, ...) are doctor's own
+
+    def removers(self) -> dict[str, Remover]:
+        return {}  # namespaces, directories and leases: cleanup's own kinds

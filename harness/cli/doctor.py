@@ -7,42 +7,17 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 
 import click
 from rich.table import Table
 
+from harness import backends
+from harness.backends.base import Check
 from harness.cli.common import EXIT_ERROR, EXIT_OK, console
 from harness.lab.addressing import DEFAULT_POOL
+from harness.privileges import PRIVILEGE_FIX, has_privileges
 
-CAP_NET_ADMIN = 12
-CAP_SYS_ADMIN = 21
-
-
-@dataclass
-class Check:
-    name: str
-    ok: bool
-    found: str
-    fix: str = ""
-    required: bool = True
-
-
-def effective_caps() -> int:
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("CapEff:"):
-                return int(line.split()[1], 16)
-    return 0
-
-
-def has_privileges() -> bool:
-    caps = effective_caps()
-    return bool(caps & (1 << CAP_NET_ADMIN)) and bool(caps & (1 << CAP_SYS_ADMIN))
-
-
-PRIVILEGE_FIX = ("network namespaces need CAP_NET_ADMIN and CAP_SYS_ADMIN: run it with sudo, "
-                 "or through the privileged compose service (docker compose run harness ...)")
+__all__ = ["PRIVILEGE_FIX", "Check", "has_privileges", "run_checks"]
 
 
 def check_privileges() -> Check:
@@ -155,9 +130,9 @@ def run_checks() -> list[Check]:
     for module, package in (("pyroute2", "pyroute2"), ("dnslib", "dnslib"),
                             ("awslambdaric", "awslambdaric"), ("requests", "requests")):
         checks.append(check_module(module, package))
-    from harness.backends.docker.doctor import docker_checks
-
-    checks += [check_pool(), check_lab(), *fault_tool_checks(), *dotnet_checks(), *docker_checks()]
+    checks += [check_pool(), check_lab(), *fault_tool_checks(), *dotnet_checks()]
+    for backend in backends.all_backends():  # what only that backend needs
+        checks += backend.doctor_checks()
     return checks
 
 

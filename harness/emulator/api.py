@@ -19,15 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness import signals
-from harness.backends.process import LaunchSpec
 from harness.emulator import http as rie_http
 from harness.emulator import protocol as rp
 from harness.function.handle import RuntimeHandle
+from harness.function.spec import RUNTIME_ADDR, LaunchSpec
 from harness.history import schema
 from harness.history.recorder import History
 from harness.lab.netserver import NamespacedTCPServer
 
-RUNTIME_ADDR = ("127.0.0.1", 9001)
 INVOKE_ADDR = ("0.0.0.0", 8080)
 # How long a runtime that posted /init/error gets to exit on its own.
 EXIT_GRACE_S = 2.0

@@ -23,9 +23,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from harness.backends.process import MAX_LINE_BYTES, LaunchSpec, RuntimeProcess
 from harness.emulator import rie_log as rie_log
 from harness.emulator.api import RuntimeAPI
+from harness.function.handle import RuntimeProcess
+from harness.function.spec import MAX_LINE_BYTES, LaunchSpec
 from harness.history import schema
 from harness.history.recorder import Event, History
 

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness import paths
-from harness.backends.process import LaunchSpec
-from harness.emulator.api import RUNTIME_ADDR
 from harness.errors import UserError
+from harness.function.spec import RUNTIME_ADDR, LaunchSpec
 from harness.lab.services import SERVICE_NAME, SERVICE_PORT
 
 if TYPE_CHECKING:
@@ -113,7 +112,7 @@ def dotnet_launch(fn: FunctionConfig) -> LaunchSpec:
     env = lambda_env(fn, fn.handler, code) | runtime.env()
     env["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1"
     return LaunchSpec(build.argv(fn.handler, runtime), env, code,
-                      f"dotnet exec function.dll {fn.handler} (.NET {runtime.version})")
+                      f"dotnet exec function.dll {fn.handler} (.NET {runtime.version})", program=build.dll)
 
 
 def launch_spec(fn: FunctionConfig) -> LaunchSpec:

@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from harness.backends.process import split_complete
+from harness.function.spec import split_complete
 from harness.history.recorder import TAIL_LOG_LINES, History
 
 

@@ -79,8 +79,8 @@ class Lab:
     # -- building -------------------------------------------------------------
 
     def create_sandbox(self) -> None:
-        """The sandbox namespace: a fresh one here; the docker backend names a
-        container's namespace instead (harness/backends/docker/lab.py)."""
+        """The sandbox namespace: a fresh one here; a subclass may adopt one that
+        exists already (own_netns with a pid)."""
         self.own_netns(self.sandbox)
 
     def own_netns(self, name: str, pid: int = 0) -> None:
@@ -251,8 +251,6 @@ class Lab:
         """Is the vpc end of `eni` operationally up? Its queue starts only when the
         kernel's linkwatch worker handles its carrier (after the sandbox end came
         up); until then replies towards the sandbox are dropped."""
-        if not eni.peer_index:
-            return True  # the bridge end is not the lab's (docker network mode)
         with netns.rtnl(self.vpc) as v:
             links = v.get_links(eni.peer_index)
         return bool(links) and links[0].get("IFLA_OPERSTATE") == "UP"

@@ -28,7 +28,6 @@ import pytest
 
 from harness import ownership
 from harness import trial as trial_mod
-from harness.cli.doctor import PRIVILEGE_FIX, has_privileges
 from harness.errors import UserError
 from harness.function import dotnet
 from harness.lab import addressing, netns
@@ -43,6 +42,7 @@ from harness.plugin.assertions import (
 )
 from harness.plugin.outcome import TrialOutcome
 from harness.plugin.request import TrialRequest, as_request, builtin_scenario, expand_axes, sweep_block
+from harness.privileges import PRIVILEGE_FIX, has_privileges
 
 __all__ = [
     "TrialAssertionError", "TrialOutcome", "TrialRequest", "TrialRunner", "assert_expected",
@@ -227,7 +227,8 @@ class TrialRunner:
         run: ownership.Run = request.getfixturevalue("enirace_run")  # skips here without root
         out = self._out_dir()
         # UserError here: e.g. function.handler names no module in function.code.
-        result = _or_fail(lambda: trial_mod.run_one_trial(resolved, run, out))
+        prepared = _or_fail(lambda: trial_mod.preflight(resolved))
+        result = _or_fail(lambda: trial_mod.run_one_trial(prepared, run, out))
         outcome = TrialOutcome(result, wanted)
         self.outcomes.append(outcome)
         request.node.user_properties.extend(outcome.junit_properties())

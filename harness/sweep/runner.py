@@ -27,6 +27,7 @@ from typing import Any
 from rich.console import Console
 
 from harness import ownership
+from harness import trial as trial_mod
 from harness.errors import UserError
 from harness.sweep import results as res
 from harness.sweep.grid import SweepSpec, shard_trials, trial_scenario
@@ -54,10 +55,6 @@ class SweepOutcome:
 def preflight(spec: SweepSpec, tasks: Iterator[dict[str, Any]]) -> None:
     """Every distinct function must launch (a missing handler is a usage error now,
     not a harness_error per trial; .NET builds happen here, once, not in workers)."""
-    from harness import backends
-    from harness.function import launch as functions
-    from harness.lab import addressing
-
     seen: set[str] = set()
     for task in tasks:
         relevant = [a for a in task["assignments"] if a[0].startswith(("function", "lab", "backend", "docker"))]
@@ -67,11 +64,7 @@ def preflight(spec: SweepSpec, tasks: Iterator[dict[str, Any]]) -> None:
         seen.add(key)
         scenario = trial_scenario(spec, task)
         try:
-            functions.launch_spec(scenario.function)
-            addressing.check_pool(scenario.lab.pool)
-            check_backend = getattr(backends, "check", None)
-            if check_backend is not None:  # docker: the image is built here, once, not per worker
-                check_backend(scenario)
+            trial_mod.preflight(scenario)  # docker: the image is built here, once, not per worker
         except UserError as exc:
             raise UserError(f"{spec.plans[task['plan']].source}: {exc}") from None
 

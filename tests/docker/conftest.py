@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from harness.backends.docker import engine as de
-from harness.cli.doctor import has_privileges
 from harness.lab import netns
 from harness.ownership import Run
+from harness.privileges import has_privileges
 from harness.scenario import model as sc
 from harness.trial import TrialResult, run_one_trial
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from dnslib import RCODE, DNSRecord
 
-from harness.backends.process import LaunchSpec, ProcessBackend
+from harness.backends.process import ProcessLauncher
+from harness.function.spec import LaunchSpec
 from harness.lab import addressing, netns
 from harness.lab.services import SERVICE_PORT
 from harness.lab.topology import Lab
@@ -273,7 +274,7 @@ class Resolving:
     def __init__(self, lab: Lab) -> None:
         self.lines: list[str] = []
         self._cv = threading.Condition()
-        backend = ProcessBackend(lab.sandbox, self._line, etc_prefix=lab.etc.mount_prefix())
+        backend = ProcessLauncher(lab.sandbox, self._line, etc_prefix=lab.etc.mount_prefix())
         spec = LaunchSpec([sys.executable, "-c", self.SCRIPT], {"PATH": "/usr/bin:/bin"}, Path("/"))
         self.proc = backend.spawn(spec, 1)
 

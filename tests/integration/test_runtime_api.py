@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.process import LaunchSpec, ProcessBackend
+from harness.backends.process import ProcessLauncher
 from harness.emulator.api import RuntimeAPI
+from harness.function.spec import LaunchSpec
 from harness.history.recorder import History
 from harness.lab import addressing, netns
 from harness.lab.topology import Lab
@@ -44,7 +45,7 @@ def make_api(lab, tmp_path, script: str, timeout_s: float = 2.0) -> tuple[Runtim
     boot.write_text(textwrap.dedent(script))
     history = History()
     output: list[str] = []
-    backend = ProcessBackend(lab.sandbox, lambda gen, line: output.append(f"{gen}:{line}"))
+    backend = ProcessLauncher(lab.sandbox, lambda gen, line: output.append(f"{gen}:{line}"))
     spec = LaunchSpec([sys.executable, str(boot)], {"PATH": os.environ["PATH"],
                                                     "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"},
                       tmp_path, "bootstrap.py")

@@ -14,7 +14,7 @@ HARNESS = Path(__file__).resolve().parents[2] / "harness"
 
 # Lowest first. A module may import from its own layer's package or from any layer below.
 LAYERS = [
-    ["errors", "paths", "signals"],
+    ["errors", "paths", "privileges", "signals"],
     ["ownership"],
     ["history"],  # below scenario: a trigger names a history event kind
     ["scenario"],

@@ -3,8 +3,8 @@ feeds them: raw reads that cut lines anywhere."""
 
 from __future__ import annotations
 
-from harness.backends.process import MAX_LINE_BYTES, split_complete
 from harness.function.output import FunctionLog
+from harness.function.spec import MAX_LINE_BYTES, split_complete
 from harness.history.queries import load
 from harness.history.recorder import HEAD_LOG_LINES, TAIL_LOG_LINES, History
 

@@ -1,8 +1,8 @@
-"""The `docker` backend: each runtime start is a container of the function image that
-joins the sandbox container's network namespace (`network_mode: container:<sandbox>`),
-with AWS_LAMBDA_RUNTIME_API pointing at the harness's emulator on the sandbox's
-loopback. The images' entrypoint then skips its own RIE and runs /var/runtime/bootstrap,
-exactly as the official AWS base images do.
+"""The docker backend's launcher: each runtime start is a container of the function
+image that joins the sandbox container's network namespace (`network_mode:
+container:<sandbox>`), with AWS_LAMBDA_RUNTIME_API pointing at the harness's
+emulator on the sandbox's loopback. The images' entrypoint then skips its own RIE
+and runs /var/runtime/bootstrap, exactly as the official AWS base images do.
 
 A runtime that exits is a container that exits; a kill is `docker kill` of the
 container, which takes everything the runtime started with it (its own PID namespace).
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.backends.docker import cleanup as docker_cleanup
 from harness.backends.docker import engine as de
-from harness.backends.process import MAX_LINE_BYTES, LaunchSpec, OutputSink
+from harness.function.spec import MAX_LINE_BYTES, LaunchSpec, OutputSink
 
 if TYPE_CHECKING:
     from harness.lab.netns import Manifest
@@ -116,10 +116,8 @@ def container_env(spec: LaunchSpec) -> dict[str, str]:
     return {k: v for k, v in spec.env.items() if k not in _HOST_ONLY_ENV}
 
 
-class DockerBackend:
+class ContainerLauncher:
     """Starts runtime containers in the sandbox container's network namespace."""
-
-    name = "docker"
 
     def __init__(self, image: str, sandbox_container: str, name_prefix: str, labels: dict[str, str],
                  fn: FunctionConfig, output: OutputSink, run: Manifest | None = None) -> None:
@@ -149,7 +147,7 @@ class DockerBackend:
         if self.fn.code:
             # Your code replaces the baked-in samples at /var/task; for .NET that is
             # the host's build of it (function.dll next to its runtimeconfig).
-            code = Path(spec.argv[-2]).parent if self.fn.runtime == "dotnet" else Path(self.fn.code)
+            code = spec.program.parent if spec.program is not None else Path(self.fn.code)
             binds[str(code.resolve())] = {"bind": TASK_ROOT, "mode": "ro"}
         entrypoint = None
         if self.fn.runtime == "command":
@@ -182,7 +180,7 @@ class DockerBackend:
         return proc
 
     def close(self) -> None:
-        """Remove every container this backend started (they are normally gone already)."""
+        """Remove every container this launcher started (they are normally gone already)."""
         with self._lock:
             started, self._started = self._started, []
         for proc in started:

@@ -4,16 +4,13 @@ only the docker backend needs them."""
 from __future__ import annotations
 
 import shutil
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from harness.cli.doctor import Check
+from harness.backends.base import Check
+from harness.backends.docker import engine as de
+from harness.backends.docker import images as images
 
 
 def docker_checks() -> list[Check]:
-    from harness.backends.docker import engine as de
-    from harness.cli.doctor import Check
-
     try:
         import docker  # noqa: F401
     except ImportError:
@@ -35,9 +32,6 @@ def docker_checks() -> list[Check]:
 
 
 def _images_check() -> Check:
-    from harness.backends.docker import images as images
-    from harness.cli.doctor import Check
-
     try:
         current = {kind: images.resolve(kind) for kind in ("python", "dotnet", "python-rie")}
     except Exception as exc:

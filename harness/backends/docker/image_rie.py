@@ -28,12 +28,12 @@ from typing import Any
 
 from harness.backends.docker import cleanup as docker_cleanup
 from harness.backends.docker import engine as de
-from harness.backends.docker.containers import DockerBackend, container_env, follow_logs
+from harness.backends.docker.containers import ContainerLauncher, container_env, follow_logs
 from harness.backends.docker.lab import DockerLab
-from harness.backends.process import LaunchSpec
 from harness.emulator import protocol as rp
 from harness.emulator import rie_log as rie_log
 from harness.errors import UserError
+from harness.function.spec import LaunchSpec
 from harness.history import schema
 from harness.history.recorder import History
 from harness.lab import netns
@@ -61,11 +61,11 @@ def parse_docker_timestamp(line: str) -> tuple[int | None, str]:
 class ImageRieAPI:
     """The RuntimeAPI interface (start, init, invoke, stop) over an image's real RIE."""
 
-    def __init__(self, lab: DockerLab, backend: DockerBackend, history: History, launch: LaunchSpec,
+    def __init__(self, lab: DockerLab, launcher: ContainerLauncher, history: History, launch: LaunchSpec,
                  timeout_s: float, output: Callable[[int, str], None], emulator_log: Callable[[str], None]
                  ) -> None:
         self.lab = lab
-        self.backend = backend
+        self.launcher = launcher
         self.history = history
         self.launch = launch
         self.timeout_s = max(1, math.ceil(timeout_s))  # the RIE reads whole seconds
@@ -91,14 +91,14 @@ class ImageRieAPI:
         env = container_env(self.launch)
         env.pop("AWS_LAMBDA_RUNTIME_API", None)  # so the entrypoint runs the image's RIE
         env["AWS_LAMBDA_FUNCTION_TIMEOUT"] = str(self.timeout_s)
-        args = self.backend.create_args(self.launch, f"{self.lab.sandbox}-rie",
-                                        f"container:{self.backend.sandbox_container}", env=env)
+        args = self.launcher.create_args(self.launch, f"{self.lab.sandbox}-rie",
+                                         f"container:{self.launcher.sandbox_container}", env=env)
         cid = docker_cleanup.create_container(self.lab.run, **args)
         self._container = cid
         try:
             api.get_archive(cid, RIE_PATH)
         except Exception:
-            raise UserError(f"docker.rie=image: image {self.backend.image} has no {RIE_PATH}; use an image "
+            raise UserError(f"docker.rie=image: image {self.launcher.image} has no {RIE_PATH}; use an image "
                             f"with the RIE (the official AWS base images, or python-rie: enirace-rie "
                             f"installed there)") from None
         api.start(cid)
@@ -175,7 +175,7 @@ class ImageRieAPI:
         if line.event == "init_start":
             self._gen += 1
             rec(schema.INIT_START, t_ms, phase="invoke", rie_phase=f["phase"], pid=None,
-                command=f"{RIE_PATH} (image {self.backend.image})")
+                command=f"{RIE_PATH} (image {self.launcher.image})")
         elif line.event == "init_done" and f["status"] == "success":
             rec(schema.RUNTIME_READY, t_ms)
         elif line.event in ("init_done", "init_failed") and self._gen not in self._init_failed:

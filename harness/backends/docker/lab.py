@@ -171,6 +171,9 @@ class DockerNetworkLab(DockerLab):
         self.enis.pop(eni.ifname, None)
         return eni
 
+    def bridge_end_up(self, eni: Eni) -> bool:
+        return True  # the bridge end is Docker's, on the host: nothing of the lab's to wait for
+
     def set_peer_up(self, eni: Eni, up: bool) -> None:
         raise NotImplementedError("eni mode `network`: the bridge end of the ENI belongs to Docker "
                                   "(on the host); use eni mode netlink for this fault")
