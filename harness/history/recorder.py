@@ -62,7 +62,7 @@ class History:
         return self.t0_ns + int(t_ms * 1e6)
 
     def record(self, kind: str, t_ms: float | None = None, **fields: Any) -> Event:
-        wrong = schema.problem(kind, fields)
+        wrong = schema.problem(kind, fields.keys())
         if wrong is not None:
             self._refuse_or_warn(wrong)
         with self._lock:

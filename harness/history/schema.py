@@ -8,7 +8,7 @@ Stdlib only: the enirace-rie drop-in imports the recorder, and through it this."
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from dataclasses import dataclass
 
 # Recorded as trial_start's `schema`. Bump it when a kind or a required field
@@ -25,10 +25,13 @@ class EventKind:
 
 
 KINDS: dict[str, EventKind] = {}
+# kind -> (required, allowed) as sets: the recorder checks every event against them.
+_SETS: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
 
 
 def _kind(name: str, fields: str, optional: str, doc: str) -> str:
-    KINDS[name] = EventKind(name, tuple(fields.split()), tuple(optional.split()), doc)
+    spec = KINDS[name] = EventKind(name, tuple(fields.split()), tuple(optional.split()), doc)
+    _SETS[name] = frozenset(spec.fields), frozenset(spec.fields + spec.optional)
     return name
 
 
@@ -113,16 +116,17 @@ class HistorySchemaError(ValueError):
 
 def problem(kind: str, fields: Iterable[str]) -> str | None:
     """What is wrong with an event of `kind` with these fields, or None."""
-    spec = KINDS.get(kind)
-    if spec is None:
+    sets = _SETS.get(kind)
+    if sets is None:
         return f"unknown event kind {kind!r} (define it in harness/history/schema.py)"
-    given = set(fields)
-    missing = [f for f in spec.fields if f not in given]
-    unknown = sorted(given - set(spec.fields) - set(spec.optional))
-    if missing:
+    required, allowed = sets
+    given = fields if isinstance(fields, Set) else set(fields)  # a dict's keys() is a Set
+    if not required <= given:
+        missing = [f for f in KINDS[kind].fields if f not in given]
         return f"{kind} event without {', '.join(missing)}"
-    if unknown:
-        return f"{kind} event with undeclared field(s) {', '.join(unknown)} (add them in harness/history/schema.py)"
+    if not given <= allowed:
+        unknown = ", ".join(sorted(given - allowed))
+        return f"{kind} event with undeclared field(s) {unknown} (add them in harness/history/schema.py)"
     return None
 
 
