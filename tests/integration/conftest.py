@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.lab import netns
+from harness.lab.topology import Lab
 from harness.ownership import Run
 from harness.scenario import model as sc
 from harness.trial import TrialResult, run_one_trial
@@ -26,6 +27,13 @@ def run() -> Iterator[Run]:
         yield r
     leftovers = [n for n in netns.list_names() if r.run_id in n]
     assert not leftovers, f"the test left namespaces behind: {leftovers}"
+
+
+@pytest.fixture
+def lab(enirace_lab: Lab) -> Lab:
+    """A lab that is up for the test: the plugin's own fixture, which leases its /24,
+    tears the lab down and fails the test on teardown problems or leftover namespaces."""
+    return enirace_lab
 
 
 @pytest.fixture

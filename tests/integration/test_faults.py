@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,26 +17,13 @@ from dnslib import RCODE, DNSRecord
 
 from harness.backends.process import ProcessLauncher
 from harness.function.spec import LaunchSpec
-from harness.lab import addressing, netns
+from harness.lab import netns
 from harness.lab.services import SERVICE_PORT
 from harness.lab.topology import Lab
 from harness.nemesis import catalogue
 from harness.nemesis import fault as faults
 
 pytestmark = [pytest.mark.root]
-
-
-@pytest.fixture
-def lab(run) -> Iterator[Lab]:
-    lease = addressing.acquire(addressing.parse_pool(addressing.DEFAULT_POOL))
-    lab = Lab(run, lease.subnet)
-    try:
-        lab.up()
-        yield lab
-    finally:
-        problems = lab.down()
-        lease.release()
-        assert not problems
 
 
 def attach(lab: Lab):

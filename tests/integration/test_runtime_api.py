@@ -23,21 +23,10 @@ from harness.backends.process import ProcessLauncher
 from harness.emulator.api import RuntimeAPI
 from harness.function.spec import LaunchSpec
 from harness.history.recorder import History
-from harness.lab import addressing, netns
-from harness.lab.topology import Lab
+from harness.lab import netns
 
 pytestmark = [pytest.mark.root]
 API = "/2018-06-01"
-
-
-@pytest.fixture
-def lab(run):
-    lease = addressing.acquire(addressing.parse_pool(addressing.DEFAULT_POOL))
-    lab = Lab(run, lease.subnet)
-    lab.up()
-    yield lab
-    lab.down()
-    lease.release()
 
 
 def make_api(lab, tmp_path, script: str, timeout_s: float = 2.0) -> tuple[RuntimeAPI, History, list[str]]:

@@ -15,23 +15,12 @@ import tracemalloc
 import pytest
 
 from harness.emulator import protocol as rp
-from harness.lab import addressing, netns
-from harness.lab.topology import Lab
+from harness.lab import netns
 from tests.integration.test_runtime_api import SLEEPER, Client, invoke_in_background, make_api, wait_for
 
 pytestmark = [pytest.mark.root]
 API = "/2018-06-01"
 GROWTH_LIMIT_MB = 50
-
-
-@pytest.fixture
-def lab(run):
-    lease = addressing.acquire(addressing.parse_pool(addressing.DEFAULT_POOL))
-    lab = Lab(run, lease.subnet)
-    lab.up()
-    yield lab
-    lab.down()
-    lease.release()
 
 
 @contextlib.contextmanager
