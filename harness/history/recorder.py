@@ -143,6 +143,6 @@ class History:
 def as_text(line: str | bytes) -> str:
     """A line of output as the history holds it: text, at most MAX_LINE characters."""
     if isinstance(line, bytes):
-        # Decoding is bounded too: a line can be up to 64 KiB (harness/backends/process.py).
+        # Decoding is bounded too: a line can be up to 64 KiB (MAX_LINE_BYTES, harness/function/spec.py).
         line = line[:4 * MAX_LINE].decode("utf-8", "replace")
     return line[:MAX_LINE]
