@@ -122,8 +122,7 @@ class RuntimeAPI:
 
     def _watch(self, proc: RuntimeHandle) -> None:
         code = proc.wait()
-        # The process backend's cgroup says whether the OOM killer did it (memory_mb).
-        oom = bool(getattr(proc, "oom_killed", lambda: False)())
+        oom = proc.oom_killed()  # the process backend's cgroup knows (function.memory_mb)
         reason = rp.exit_reason(code) + (" (out of memory: over function.memory_mb)" if oom else "")
         with self._cv:
             if proc is not self._proc:

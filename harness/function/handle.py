@@ -30,6 +30,10 @@ class RuntimeHandle(Protocol):
         """Kill the runtime and everything it started."""
         ...
 
+    def oom_killed(self) -> bool:
+        """Did the OOM killer end it (over function.memory_mb)? Asked after wait()."""
+        ...
+
 
 @dataclass
 class RuntimeProcess:

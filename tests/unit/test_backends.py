@@ -87,3 +87,17 @@ def test_cleanup_removes_what_only_docker_records_through_its_backend():
     docker_kinds = set(backends.BACKENDS["docker"]().removers())
     assert docker_kinds == {"container", "network", "link"}
     assert docker_kinds <= set(cleanup.REMOVERS)
+
+
+@pytest.mark.parametrize("handle", ["harness.function.handle:RuntimeProcess",
+                                    "harness.backends.docker.containers:ContainerProcess"])
+def test_every_runtime_handle_has_the_whole_protocol(handle):
+    """The emulator calls the protocol's methods without asking whether they exist."""
+    import importlib
+
+    from harness.function.handle import RuntimeHandle
+
+    module, _, name = handle.partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    wanted = {m for m in vars(RuntimeHandle) if not m.startswith("_") and callable(getattr(RuntimeHandle, m))}
+    assert wanted and {m for m in wanted if not callable(getattr(cls, m, None))} == set()

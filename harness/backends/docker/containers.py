@@ -101,6 +101,11 @@ class ContainerProcess:
         except Exception:
             pass  # already stopped or removed
 
+    def oom_killed(self) -> bool:
+        # Not told apart under docker: wait() removes the container, and its
+        # State.OOMKilled with it; an OOM kill shows as the exit by SIGKILL it is.
+        return False
+
     def remove(self) -> None:
         if not self._removed:
             self._removed = True
