@@ -68,10 +68,6 @@ def test_the_catalogue_has_one_class_per_fault_name():
 INIT_START = {"generation": 1, "phase": "init", "pid": None, "command": "stand-in"}
 
 
-# The events a trigger waits for, with the fields the (strict) history requires.
-INIT_START = {"generation": 1, "phase": "init", "pid": None, "command": "stand-in"}
-
-
 def entries(*docs):
     return sc.validate({"schedule": list(docs)}, "s").schedule
 
