@@ -1,1 +1,1 @@
-""""""
+"""The `enirace` command line: one module per command group; main.py assembles them."""
