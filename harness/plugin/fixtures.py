@@ -34,21 +34,10 @@ from harness.lab import addressing, netns
 from harness.lab.topology import Lab
 from harness.plugin.assertions import (
     TrialAssertionError,
-    assert_expected,
-    assert_healthy,
-    assert_recovers,
-    assert_verdict,
-    recovery_point,
 )
 from harness.plugin.outcome import TrialOutcome
-from harness.plugin.request import TrialRequest, as_request, builtin_scenario, expand_axes, sweep_block
+from harness.plugin.request import TrialRequest, as_request, expand_axes, sweep_block
 from harness.privileges import PRIVILEGE_FIX, has_privileges
-
-__all__ = [
-    "TrialAssertionError", "TrialOutcome", "TrialRequest", "TrialRunner", "assert_expected",
-    "assert_healthy", "assert_recovers", "assert_verdict", "builtin_scenario", "dotnet_unavailable",
-    "recovery_point",
-]
 
 T = TypeVar("T")
 OUTCOMES = pytest.StashKey[list[TrialOutcome]]()
