@@ -58,6 +58,37 @@ def test_kill_9_leftovers_are_removed_by_label(tmp_path, images, run):
         victim.kill()
 
 
+_KILLED_WHILE_CREATING = """
+import os, signal, sys
+from harness.backends.docker import cleanup as dc, engine as de
+from harness.ownership import Run
+api = de.client().api
+create = api.create_container
+def create_then_die(**kw):
+    create(**kw)  # the engine made it; the run dies before it hears the id
+    os.kill(os.getpid(), signal.SIGKILL)
+api.create_container = create_then_die
+run = Run.register("killed-while-creating")
+print(run.run_id, flush=True)
+dc.create_container(run, image=sys.argv[1], name=f"enr-{run.run_id}-1-sbx-fn1", entrypoint=["sleep", "infinity"],
+                    labels=de.labels(run.run_id, "function"), detach=True)
+"""
+
+
+def test_container_created_as_the_run_dies_is_removed(images, run):
+    """kill -9 between the engine creating a container and the run recording its id."""
+    child = subprocess.run([sys.executable, "-c", _KILLED_WHILE_CREATING, images["python"]], cwd=REPO,
+                           capture_output=True, text=True, timeout=60)
+    assert child.returncode == -9, child.stderr
+    run_id = child.stdout.split()[0]
+    assert owned(run_id)[0], "the engine did not create the container"
+
+    report = cleanup.cleanup()
+
+    assert f"container enr-{run_id}-1-sbx-fn1" in report.removed, report
+    assert owned(run_id) == ([], [])
+
+
 def test_host_namespace_unchanged(trial):
     before = host_snapshot()
     trial("function.handler=naive_cached")

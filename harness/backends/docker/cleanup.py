@@ -7,6 +7,12 @@ Cleanup removes one only while both still hold: the id in the manifest names an
 object whose run label is the dead run's. A label alone proves nothing (anyone can
 set one), and neither does a name.
 
+A run killed while the engine creates a container never learns its id, yet the
+engine finishes the creation. So before asking, the run draws a secret token,
+proves the entry with it and puts it in a label: a container with that name whose
+token label matches was made by that request (nobody else knows the token; the
+manifest is root's). Cleanup removes it by name then.
+
 Images are a cache shared by all runs, not a run's leftovers: `enirace images
 prune` removes the outdated ones.
 """
@@ -14,6 +20,7 @@ prune` removes the outdated ones.
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +30,7 @@ if TYPE_CHECKING:
     from harness.lab.netns import Manifest
 
 ALIAS = "enirace {run_id}"
+TOKEN_LABEL = "org.enirace.token"
 
 
 def engine_configured() -> bool:
@@ -31,9 +39,12 @@ def engine_configured() -> bool:
 
 
 def create_container(run: Manifest, **create_args: Any) -> str:
-    """APIClient.create_container, recorded first and proven by the new id."""
+    """APIClient.create_container, recorded and proven by a token first, then by the new id."""
     name = create_args["name"]
+    token = secrets.token_hex(16)
+    create_args["labels"] = {**(create_args.get("labels") or {}), TOKEN_LABEL: token}
     run.record("container", name)
+    run.prove("container", name, token=token)
     try:
         cid = str(de.client().api.create_container(**create_args)["Id"])
     except BaseException:
@@ -97,18 +108,22 @@ def remove_docker(kind: str, ident: str, run_id: str, proof: dict[str, Any], dry
     """A container or network: only while the recorded id still carries our run label."""
     if not engine_configured():
         raise RuntimeError("no Docker engine to ask; start it and run `enirace cleanup` again")
-    found = _inspect(kind, str(proof["id"]))
+    by_token = "id" not in proof  # the run died before the engine told it the id
+    found = _inspect(kind, ident if by_token else str(proof["id"]))
     if found is None:
         return "gone", ""
-    labels = (found.get("Config") or {}).get("Labels") if kind == "container" else found.get("Labels")
-    if (labels or {}).get(de.RUN_LABEL) != run_id:
-        return "kept", f"{proof['id'][:12]} no longer carries label {de.RUN_LABEL}={run_id}"
+    labels = ((found.get("Config") or {}).get("Labels") if kind == "container" else found.get("Labels")) or {}
+    oid = str(found.get("Id") or proof.get("id"))
+    if labels.get(de.RUN_LABEL) != run_id:
+        return "kept", f"{oid[:12]} no longer carries label {de.RUN_LABEL}={run_id}"
+    if by_token and (not proof.get("token") or labels.get(TOKEN_LABEL) != proof["token"]):
+        return "kept", f"{ident} does not carry the token its run recorded before creating it"
     if not dry_run:
         api = de.client().api
         if kind == "container":
-            api.remove_container(proof["id"], force=True)
+            api.remove_container(oid, force=True)
         else:
-            api.remove_network(proof["id"])
+            api.remove_network(oid)
     return "removed", ""
 
 
