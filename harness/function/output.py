@@ -44,8 +44,9 @@ class FunctionLog:
     # -- sinks --------------------------------------------------------------------
 
     def __call__(self, generation: int, line: str) -> None:
-        self._write(f"[runtime-{generation}] {line}\n".encode("utf-8", "replace"))
-        self.history.log(f"runtime-{generation}", line)
+        for part in line.split("\r") if "\r" in line else (line,):  # awslambdaric's joined traceback
+            self._write(f"[runtime-{generation}] {part}\n".encode("utf-8", "replace"))
+            self.history.log(f"runtime-{generation}", part)
 
     def chunk(self, generation: int, data: bytes) -> None:
         """Output of runtime `generation` as read from its pipe; b"" ends the stream."""
@@ -73,7 +74,9 @@ class FunctionLog:
         """`block`: whole lines, each ending in a newline."""
         source = f"runtime-{generation}"
         if b"\r" in block:
-            block = block.replace(b"\r\n", b"\n")
+            # awslambdaric writes a traceback as one line joined by \r (one log event
+            # in CloudWatch); read as a file, each of its lines is a line.
+            block = block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         if not self.truncated:
             prefix = f"[{source}] ".encode()
             self._write(prefix + block[:-1].replace(b"\n", b"\n" + prefix) + b"\n")

@@ -33,6 +33,19 @@ def test_lines_cut_across_reads_come_out_whole_and_prefixed(tmp_path):
     assert flog.drain(0)
 
 
+def test_awslambdarics_carriage_return_joined_traceback_is_split_into_lines(tmp_path):
+    history = History(tmp_path / "history.jsonl")
+    flog = FunctionLog(tmp_path / "function.log", history)
+    traceback = b"[ERROR] Runtime.ImportModuleError: boom\rTraceback (most recent call last):\r  File \"x.py\""
+    _feed(flog, traceback + b"\n")
+    flog(2, traceback.decode())  # the docker backend's one line at a time
+    flog.close()
+    lines = ["[ERROR] Runtime.ImportModuleError: boom", "Traceback (most recent call last):", '  File "x.py"']
+    assert (tmp_path / "function.log").read_text().splitlines() == (
+        [f"[runtime-1] {line}" for line in lines] + [f"[runtime-2] {line}" for line in lines])
+    assert _logs(history) == lines + lines
+
+
 def test_an_endless_line_is_cut_so_memory_stays_bounded():
     complete, carry = split_complete(b"", b"x" * (MAX_LINE_BYTES - 1))
     assert (complete, len(carry)) == (b"", MAX_LINE_BYTES - 1)
