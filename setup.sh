@@ -24,7 +24,9 @@ packages=(iproute2 curl ca-certificates
           # C# compiler for the .NET samples (they run on the .NET 8 runtime from PyPI)
           mono-mcs libmono-system-net-http4.0-cil
           # the docker backend: an engine, and debootstrap for the offline base image
-          docker.io debootstrap)
+          docker.io debootstrap
+          # the capture tests read the trial's pcap back with tshark
+          tshark)
 # A Python from elsewhere (pyenv, a CI image) may stand in for Debian's python3.
 if ! { command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null; }; then
   packages+=(python3 python3-venv python3-pip)
@@ -36,6 +38,8 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # wireshark-common asks whether non-root users may capture; the answer is no.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
   apt-get update -qq
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
