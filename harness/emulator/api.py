@@ -10,7 +10,6 @@ timeout SIGKILLs the runtime's process group; the next invoke re-inits.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 import uuid
@@ -19,8 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness import signals
+from harness.emulator import ext_api
 from harness.emulator import http as rie_http
 from harness.emulator import protocol as rp
+from harness.emulator.ext_api import ExtensionEndpoints
+from harness.emulator.extensions import Extensions
+from harness.emulator.routes import Handler  # noqa: E402  (below the lab layer on purpose)
 from harness.function.handle import RuntimeHandle
 from harness.function.spec import RUNTIME_ADDR, LaunchSpec
 from harness.history import schema
@@ -28,8 +31,6 @@ from harness.history.recorder import History
 from harness.lab.netserver import NamespacedTCPServer
 
 INVOKE_ADDR = ("0.0.0.0", 8080)
-# How long a runtime that posted /init/error gets to exit on its own.
-EXIT_GRACE_S = 2.0
 
 Spawner = Callable[[LaunchSpec, int], RuntimeHandle]
 
@@ -42,14 +43,19 @@ class Invocation:
     deadline_epoch_ms: int
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     outcome: rp.InvokeOutcome | None = None
+    client_context: str = ""  # X-Amz-Client-Context, decoded
+    tenant_id: str = ""
+    # The RIE answers the invoke once the runtime (and every extension) polls next again.
+    released: bool = False
 
 
-class RuntimeAPI:
+class RuntimeAPI(ExtensionEndpoints):
     def __init__(self, sandbox: str | None, history: History, spawn: Spawner, launch: LaunchSpec,
                  timeout_s: float, init_timeout_s: float = 10.0,
                  function_name: str = "test_function", log: Callable[[str], None] | None = None,
-                 runtime_addr: tuple[str, int] = RUNTIME_ADDR, invoke_addr: tuple[str, int] = INVOKE_ADDR
-                 ) -> None:
+                 runtime_addr: tuple[str, int] = RUNTIME_ADDR, invoke_addr: tuple[str, int] = INVOKE_ADDR,
+                 extensions: list[LaunchSpec] | None = None,
+                 handler: str = "") -> None:
         # sandbox None: listen in the caller's own namespace (the enirace-rie drop-in).
         self.sandbox = sandbox
         self.runtime_addr = runtime_addr
@@ -76,15 +82,22 @@ class RuntimeAPI:
         self._invokes = 0
         self._stopping = False
         self._servers: list[NamespacedTCPServer] = []
+        self.extensions = Extensions()
+        self._ext_specs = list(extensions or [])
+        self._ext_procs: list[RuntimeHandle] = []
+        self.function_name = function_name
+        self.handler = handler
+        # (method, path, headers, role) of every request: the drop-in's debug access log.
+        self.access_log: Callable[[str, str, Any, str], None] = lambda *a: None
 
     # -- listeners --------------------------------------------------------------
 
     def start(self, serve_invoke_port: bool = True) -> None:
-        runtime = NamespacedTCPServer(self.sandbox, self.runtime_addr, _Handler, api=self, role="runtime")
+        runtime = NamespacedTCPServer(self.sandbox, self.runtime_addr, Handler, api=self, role="runtime")
         runtime.start("runtime-api")
         self._servers.append(runtime)
         if serve_invoke_port:
-            invoke = NamespacedTCPServer(self.sandbox, self.invoke_addr, _Handler, api=self, role="invoke")
+            invoke = NamespacedTCPServer(self.sandbox, self.invoke_addr, Handler, api=self, role="invoke")
             invoke.start("rie-invoke")
             self._servers.append(invoke)
 
@@ -92,10 +105,12 @@ class RuntimeAPI:
         with self._cv:
             self._stopping = True
             proc, self._proc = self._proc, None
+            self.extensions.dispatch_shutdown("spindown", ext_api.SHUTDOWN_GRACE_S)
             self._cv.notify_all()
         if proc is not None:
             proc.kill_group()
             proc.wait()
+        self._stop_extensions(ext_api.SHUTDOWN_GRACE_S)
         for server in self._servers:
             server.stop()
         self._servers.clear()
@@ -110,15 +125,21 @@ class RuntimeAPI:
         self._init_error = b""
         self._exit_code = None
         self._exit_oom = False
+        self._stop_extensions(0.0)
+        self.extensions.reset()
         # Uninterruptible until the runtime and its watcher are both known: a Ctrl-C
         # in between would leave a process (and its cgroup) that stop() never sees.
         with signals.deferred():
             proc = self._spawn(self.launch, self._gen)
             self._proc = proc
-            self.history.record(schema.INIT_START, generation=self._gen, phase=phase, pid=proc.pid,
-                                command=self.launch.description)
+            started = proc.started_ns()  # init_start + X then counts from the bootstrap's start
+            self.history.record(schema.INIT_START, t_ms=None if started is None else self.history.ms_at(started),
+                                generation=self._gen, phase=phase, pid=proc.pid, command=self.launch.description)
             threading.Thread(target=self._watch, args=(proc,), daemon=True,
                              name=f"runtime-{self._gen}-watch").start()
+            # Extension processes of this generation are numbered 1000*gen + 1, + 2, ...
+            self._ext_procs = [self._spawn(spec, self._gen * 1000 + i + 1)
+                               for i, spec in enumerate(self._ext_specs)]
 
     def _watch(self, proc: RuntimeHandle) -> None:
         code = proc.wait()
@@ -145,6 +166,10 @@ class RuntimeAPI:
                                                    error_type=rp.exit_error_type(oom),
                                                    error_message=rp.exit_reason(code)))
                 self.history.record(schema.RESET, reason="runtime_exit", generation=proc.generation)
+            elif during == "responded" and self._current and not self._current.released:
+                assert self._current.outcome is not None
+                self._current.outcome.exited_after_reply = True
+                self._release(self._current)
             self._state = "exited"
             self._cv.notify_all()
 
@@ -156,6 +181,7 @@ class RuntimeAPI:
         self._proc = None  # tells its watcher the exit was ours
         self._state = "exited"
         proc.kill_group()
+        self._stop_extensions(0.0)  # a reset ends the whole runtime domain, as the RIE's does
         self.history.record(schema.RESET, reason=reason, generation=proc.generation, pid=proc.pid)
 
     def _await_init(self, deadline: float) -> str:
@@ -164,16 +190,12 @@ class RuntimeAPI:
         while True:
             if self._gen != gen or self._state == "exited":
                 return "failed"
-            if self._state == "ready":
+            if self._state == "ready" and self.extensions.all_waiting():
+                self.extensions.open = False
                 return "ready"
-            if self._state == "init_error":
-                # The runtime reported its failure; it should exit on its own.
-                grace = min(deadline, time.monotonic() + EXIT_GRACE_S)
-                while self._state == "init_error" and self._gen == gen and time.monotonic() < grace:
-                    self._cv.wait(grace - time.monotonic())
-                if self._state == "init_error" and self._gen == gen:
-                    self._kill("init_error_no_exit")
+            if self._state == "init_error" and self._proc is None:
                 return "failed"
+            # After /init/error the RIE waits for the runtime to exit or the deadline.
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self._stopping:
                 return "timeout"
@@ -193,52 +215,64 @@ class RuntimeAPI:
 
     # -- invocations --------------------------------------------------------------------
 
-    def invoke(self, payload: bytes) -> tuple[int, rp.InvokeOutcome]:
+    def invoke(self, payload: bytes, client_context: str = "", tenant_id: str = ""
+               ) -> tuple[int, rp.InvokeOutcome]:
         """Deliver one event and wait for its outcome.
 
         Invocations are serialised, as Lambda runs one per environment; the real RIE
         crashes on a concurrent invoke instead (a nil-pointer panic kills the process)."""
         with self._invoke_lock:
-            return self._invoke(payload)
+            return self._invoke(payload, client_context, tenant_id)
 
-    def _invoke(self, payload: bytes) -> tuple[int, rp.InvokeOutcome]:
+    def _init_within(self, inv: Invocation) -> tuple[list[int], bool]:
+        """Start the runtime inside the invoke (retried once on the environment's
+        first init); finishes `inv` when the init fails. (generations, reinit)."""
+        starts: list[int] = []
+        reinit = False
+        attempts = 2 if self._inits == 0 else 1
+        result, first_error = "failed", b""
+        for _ in range(attempts):
+            reinit = reinit or self._inits > 0
+            self._start_runtime("invoke")
+            starts.append(self._gen)
+            result = self._await_init(inv.deadline_mono)
+            first_error = first_error or self._init_error
+            if result != "failed":
+                break
+        if result == "timeout":
+            self._kill("timeout")
+            self._finish(inv, self._timeout_outcome())
+        elif result == "failed":
+            # The retry's /init/error, else the first attempt's (the RIE's cached init error).
+            body = self._init_error or first_error
+            etype, msg = rp.parse_function_error(body) if body else (
+                rp.exit_error_type(self._exit_oom), rp.exit_reason(self._exit_code or 0))
+            self._finish(inv, rp.InvokeOutcome("init_error", body, error_type=etype, error_message=msg))
+        return starts, reinit
+
+    def _invoke(self, payload: bytes, client_context: str, tenant_id: str) -> tuple[int, rp.InvokeOutcome]:
         with self._cv:
             self._invokes += 1
             n = self._invokes
             now = time.monotonic()
-            inv = Invocation(n, payload, now + self.timeout_s, int((time.time() + self.timeout_s) * 1000))
+            inv = Invocation(n, payload, now + self.timeout_s, int((time.time() + self.timeout_s) * 1000),
+                             client_context=client_context, tenant_id=tenant_id)
             self.history.record(schema.INVOKE_START, n=n, request_id=inv.request_id)
             self.log(f"START RequestId: {inv.request_id} Version: $LATEST")
             starts: list[int] = []
             reinit = False
             if self._state not in ("ready", "responded"):
-                attempts = 2 if self._inits == 0 else 1
-                result = "failed"
-                for _ in range(attempts):
-                    reinit = reinit or self._inits > 0
-                    self._start_runtime("invoke")
-                    starts.append(self._gen)
-                    result = self._await_init(inv.deadline_mono)
-                    if result != "failed":
-                        break
-                if result == "timeout":
-                    self._kill("timeout")
-                    self._finish(inv, self._timeout_outcome())
-                elif result == "failed":
-                    body = self._init_error or b""
-                    etype, msg = rp.parse_function_error(body) if body else (
-                        rp.exit_error_type(self._exit_oom), rp.exit_reason(self._exit_code or 0))
-                    self._finish(inv, rp.InvokeOutcome("init_error", body, error_type=etype,
-                                                       error_message=msg))
-            if inv.outcome is None:
+                starts, reinit = self._init_within(inv)
+            if not inv.released:
                 self._pending = inv
                 self._cv.notify_all()
-                while inv.outcome is None:
+                while not inv.released:
                     remaining = inv.deadline_mono - time.monotonic()
                     if remaining <= 0 or self._stopping:
                         self.history.record(schema.TIMEOUT, n=n, request_id=inv.request_id)
                         self._pending = None
                         self._kill("timeout")
+                        inv.outcome = None  # a response not yet released is lost, as under the RIE
                         self._finish(inv, self._timeout_outcome())
                         break
                     self._cv.wait(remaining)
@@ -251,7 +285,7 @@ class RuntimeAPI:
                                 reinit=reinit, init_starts=starts,
                                 body=outcome.body[:2000].decode("utf-8", "replace"),
                                 duration_ms=round((time.monotonic() - now) * 1000, 3))
-            if outcome.status in ("ok", "error", "timeout"):
+            if outcome.status in ("ok", "error", "timeout") and not outcome.exited_after_reply:
                 self.log(f"END RequestId: {inv.request_id}")
             return n, outcome
 
@@ -260,10 +294,26 @@ class RuntimeAPI:
                                 content_type="text/plain; charset=utf-8", error_type="Timeout",
                                 error_message=f"Task timed out after {self.timeout_s:.2f} seconds")
 
-    def _finish(self, inv: Invocation, outcome: rp.InvokeOutcome) -> None:
+    def _finish(self, inv: Invocation, outcome: rp.InvokeOutcome, release: bool = True) -> None:
+        """Set the outcome (the first one wins); `release` answers the invoke now
+        (a crash, a timeout, a failed init), else at the runtime's next /next."""
         if inv.outcome is None:
             inv.outcome = outcome
-            self._cv.notify_all()
+        if release:
+            self._release(inv)
+        self._cv.notify_all()
+
+    def _release(self, inv: Invocation) -> None:
+        inv.released = True
+        self._cv.notify_all()
+
+    def _maybe_release(self) -> None:
+        """The RIE releases an answered invoke once the runtime and every extension
+        wait on next (caller holds the lock)."""
+        cur = self._current
+        if (cur is not None and cur.outcome is not None and not cur.released
+                and self._state == "ready" and self.extensions.all_waiting()):
+            self._release(cur)
 
     # -- Runtime API endpoints (called from handler threads) ----------------------------
 
@@ -280,6 +330,7 @@ class RuntimeAPI:
                 return self._current  # RIE re-renders the current event
             elif self._state in ("responded", "ready"):
                 self._state = "ready"
+                self._maybe_release()
             while self._pending is None:
                 if self._gen != gen or self._stopping:
                     return None  # the runtime was replaced: drop the connection
@@ -289,11 +340,14 @@ class RuntimeAPI:
             inv, self._pending = self._pending, None
             self._current = inv
             self._state = "running"
+            self.extensions.dispatch_invoke(inv.request_id, inv.deadline_epoch_ms, self.arn)
             return inv
 
-    def post_result(self, request_id: str, kind: str, body: bytes, headers: Any
+    def post_result(self, request_id: str, kind: str, req: rie_http.Body, headers: Any
                     ) -> tuple[int, bytes]:
-        """/response or /error for `request_id`."""
+        """/response or /error for `request_id`. Whatever ends the invocation here
+        (a result, a bad response mode, a response over the limit) ends it once:
+        a later post is refused and the event is never delivered again."""
         with self._cv:
             cur = self._current
             if cur is None or cur.request_id != request_id:
@@ -301,16 +355,11 @@ class RuntimeAPI:
             dst = "InvocationResponse" if kind == "response" else "InvocationErrorResponse"
             if self._state != "running" or cur.outcome is not None:
                 return rp.invalid_transition(_state_name(self._state), dst)
-            if kind == "response":
-                outcome = rp.InvokeOutcome("ok", body, headers.get("Content-Type") or "application/json")
-            else:
-                etype, msg = rp.parse_function_error(body)
-                etype = etype or headers.get("Lambda-Runtime-Function-Error-Type", "")
-                delivered, ctype = rp.delivered_error(body, headers.get("Content-Type"))
-                outcome = rp.InvokeOutcome("error", delivered, ctype, error_type=etype, error_message=msg)
-            self._finish(cur, outcome)
-            self._state = "responded"
-            return 202, rp.ACCEPTED
+            outcome, reply = rp.result_outcome(kind, req.data, req.size, req.trailers, headers)
+            if outcome is not None:
+                self._finish(cur, outcome, release=False)
+                self._state = "responded"
+            return reply
 
     def post_init_error(self, body: bytes, headers: Any) -> tuple[int, bytes]:
         with self._cv:
@@ -330,63 +379,3 @@ def _state_name(state: str) -> str:
     return {"none": "Started", "starting": "Started", "ready": "Ready", "running": "Running",
             "responded": "RuntimeResponseSentState", "init_error": "InitError",
             "exited": "Started"}.get(state, state)
-
-
-_RESULT = re.compile(rf"^{rp.API_PREFIX}/runtime/invocation/(?P<id>[^/]+)/(?P<kind>response|error)$")
-
-
-class _Handler(rie_http.Handler):
-    server_version = "enirace-rie"
-
-    @property
-    def api(self) -> RuntimeAPI:
-        return self.server.api  # type: ignore[attr-defined]
-
-    def _body(self) -> bytes | None:
-        """Read the request body; None when it exceeds the payload limit (drained)."""
-        return rie_http.read_body(self.rfile, self.headers, rp.MAX_PAYLOAD)
-
-    def _dispatch(self, method: str) -> None:
-        role = self.server.role  # type: ignore[attr-defined]
-        path = self.path.split("?", 1)[0]
-        if role == "invoke":
-            return self._invoke(path)
-        if method == "GET" and path == f"{rp.API_PREFIX}/ping":
-            return self._reply(200, b"pong", "text/plain; charset=utf-8")
-        if method == "GET" and path == f"{rp.API_PREFIX}/runtime/invocation/next":
-            return self._next()
-        if method == "POST" and path == f"{rp.API_PREFIX}/runtime/init/error":
-            body = self._body()
-            if body is None:
-                return self._reply(*rp.too_large())
-            return self._reply(*self.api.post_init_error(body, self.headers))
-        m = _RESULT.match(path)
-        if method == "POST" and m:
-            body = self._body()
-            if body is None:
-                return self._reply(*rp.too_large())
-            return self._reply(*self.api.post_result(m.group("id"), m.group("kind"), body, self.headers))
-        self._reply(*rp.not_found(), ctype="text/plain; charset=utf-8")
-
-    def _next(self) -> None:
-        got = self.api.next_invocation()
-        if got is None:
-            self.close_connection = True
-            return
-        if isinstance(got, tuple):
-            return self._reply(*got)
-        self._reply(200, got.payload, "application/json", {
-            "Lambda-Runtime-Aws-Request-Id": got.request_id,
-            "Lambda-Runtime-Deadline-Ms": str(got.deadline_epoch_ms),
-            "Lambda-Runtime-Invoked-Function-Arn": self.api.arn,
-        })
-
-    def _invoke(self, path: str) -> None:
-        if path != rp.INVOKE_PATH:
-            return self._reply(*rp.not_found(), ctype="text/plain; charset=utf-8")
-        body = self._body()
-        if body is None:
-            return self._reply(*rp.too_large())
-        _, outcome = self.api.invoke(body)
-        status, ctype, payload = outcome.rie_response()
-        self._reply(status, payload, ctype)

@@ -10,6 +10,7 @@ import http.client
 import re
 import socket
 import time
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
 
@@ -70,16 +71,30 @@ class HeaderBudget:
         return getattr(self._raw, name)
 
 
+@dataclass
+class Body:
+    """A request body: `data` is None when it was over the limit (read and
+    discarded); `size` is its full length either way, as the RIE counts it."""
+
+    data: bytes | None
+    size: int
+    trailers: dict[str, str] = field(default_factory=dict)
+
+
 def read_body(rfile: Reader, headers: Any, limit: int) -> bytes | None:
     """The request body; None when it is larger than `limit` (then read to its end
     and discarded, so the connection stays usable). Raises BadFraming or Truncated."""
+    return read_request(rfile, headers, limit).data
+
+
+def read_request(rfile: Reader, headers: Any, limit: int) -> Body:
     if headers.get("Transfer-Encoding", "").strip().lower() == "chunked":
         return _chunked(rfile, limit)
     length = content_length(headers)
     if length > limit:
         _consume(rfile, length, keep=False)
-        return None
-    return _consume(rfile, length, keep=True)
+        return Body(None, length)
+    return Body(_consume(rfile, length, keep=True), length)
 
 
 def content_length(headers: Any) -> int:
@@ -110,7 +125,7 @@ def _consume(rfile: Reader, n: int, keep: bool) -> bytes:
     return b""
 
 
-def _chunked(rfile: Reader, limit: int) -> bytes | None:
+def _chunked(rfile: Reader, limit: int) -> Body:
     parts: list[bytes] = []
     total = 0
     while True:
@@ -126,9 +141,16 @@ def _chunked(rfile: Reader, limit: int) -> bytes | None:
             raise Truncated("chunk without its CRLF")
         if end != b"\r\n":
             raise BadFraming("chunk data not followed by CRLF")
+    # Every trailer line up to the blank one: a streaming runtime's error trailers.
+    trailers: dict[str, str] = {}
     for _ in range(MAX_TRAILERS + 1):
-        if _line(rfile).strip() == b"":
-            return b"".join(parts) if total <= limit else None
+        line = _line(rfile).strip()
+        if line == b"":
+            return Body(b"".join(parts) if total <= limit else None, total, trailers)
+        name, colon, value = line.partition(b":")
+        if not colon or not name.strip():
+            raise BadFraming("malformed trailer line")
+        trailers[name.strip().decode("latin-1").title()] = value.strip().decode("latin-1")
     raise BadFraming("too many trailer lines")
 
 
@@ -204,6 +226,12 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def send_response(self, code: int, message: str | None = None) -> None:
+        """Go's net/http sends a Date and no Server header."""
+        self.log_request(code)
+        self.send_response_only(code, message)
+        self.send_header("Date", self.date_time_string())
+
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Unparseable requests: a plain-text `400 Bad Request` (431, 414...) with a
         status line, as Go's net/http answers, instead of http.server's HTML (and no
@@ -214,11 +242,13 @@ class Handler(BaseHTTPRequestHandler):
         text = self.responses.get(code, ("Error",))[0]
         self._reply(code, f"{code} {text}\n".encode(), "text/plain; charset=utf-8", {"Connection": "close"})
 
-    def _reply(self, status: int, body: bytes, ctype: str = "application/json",
+    def _reply(self, status: int, body: bytes, ctype: str | None = "application/json",
                headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
-        # Always a Content-Type: awslambdaric segfaults on a response without one.
-        self.send_header("Content-Type", ctype)
+        # A Content-Type on every Runtime API answer with a body (awslambdaric
+        # segfaults on a response without one); None only where Go sends none.
+        if ctype is not None:
+            self.send_header("Content-Type", ctype)
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(body)))
@@ -233,6 +263,19 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:
         self._route("PUT")
+
+    # Other methods reach the router too: a known path answers 405, as chi does.
+    def do_DELETE(self) -> None:
+        self._route("DELETE")
+
+    def do_PATCH(self) -> None:
+        self._route("PATCH")
+
+    def do_HEAD(self) -> None:
+        self._route("HEAD")
+
+    def do_OPTIONS(self) -> None:
+        self._route("OPTIONS")
 
     def _route(self, method: str) -> None:
         try:

@@ -18,10 +18,48 @@ ACCEPTED = b'{"status":"OK"}\n'
 INVALID_ERROR_BODY = b'"Invalid error body"'
 
 
+def go_json(doc: object) -> str:
+    """encoding/json's bytes: compact, UTF-8 kept, HTML characters and the line
+    separators escaped (json.Encoder with SetEscapeHTML, and json.Marshal)."""
+    text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                    ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(ch, esc)
+    return text
+
+
 def error_body(message: str, error_type: str) -> bytes:
     """The Runtime API's own error JSON (errorMessage first, trailing newline)."""
-    return (json.dumps({"errorMessage": message, "errorType": error_type},
-                       separators=(",", ":")) + "\n").encode()
+    return (go_json({"errorMessage": message, "errorType": error_type}) + "\n").encode()
+
+
+def forbidden(error_type: str, message: str) -> tuple[int, bytes]:
+    return 403, error_body(message, error_type)
+
+
+def invalid_response_mode() -> tuple[int, bytes]:
+    return 400, error_body("Invalid function response mode", "InvalidFunctionResponseMode")
+
+
+def not_supported(api: str) -> tuple[int, bytes]:
+    """The Logs and Telemetry API stubs of a standalone RIE: 202 and an error body."""
+    return 202, error_body(f"{api} API is not supported", f"{api}.NotSupported")
+
+
+# The error an invocation ends with when the runtime's /response is too large
+# (interop.ErrorResponseTooLarge.AsErrorResponse: errorType first, no newline).
+RESPONSE_TOO_LARGE = "Function.ResponseSizeTooLarge"
+INVALID_RESPONSE_MODE = "Runtime.InvalidResponseModeHeader"
+
+
+def response_too_large_message(size: int) -> str:
+    return (f"Response payload size ({size} bytes) exceeded maximum allowed payload size "
+            f"({MAX_PAYLOAD} bytes).")
+
+
+def response_too_large_body(size: int) -> bytes:
+    return go_json({"errorType": RESPONSE_TOO_LARGE,
+                    "errorMessage": response_too_large_message(size)}).encode()
 
 
 def invalid_request_id() -> tuple[int, bytes]:
@@ -44,6 +82,10 @@ def truncated_request() -> tuple[int, bytes]:
 
 def not_found() -> tuple[int, bytes]:
     return 404, b"404 page not found\n"
+
+
+# Go's http.Error headers, which http.NotFound (chi's and ServeMux's 404) sends.
+NOT_FOUND_HEADERS = {"X-Content-Type-Options": "nosniff"}
 
 
 def exit_reason(returncode: int) -> str:
@@ -132,14 +174,62 @@ class InvokeOutcome:
     error_message: str = ""
     reinit: bool = False  # a runtime start happened inside this invoke, after an earlier one
     init_starts: list[int] = field(default_factory=list)  # generations started in this invoke
+    # The runtime exited after its /response but before its next /next: the RIE's
+    # invoke client then gets 502 with the response body.
+    exited_after_reply: bool = False
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
 
-    def rie_response(self) -> tuple[int, str, bytes]:
-        """(status, content type, body) the RIE's invoke endpoint would return."""
-        if self.status in ("ok", "error", "timeout"):
-            ctype = "text/plain; charset=utf-8" if self.status == "timeout" else self.content_type
-            return 200, ctype, self.body
-        return 502, "application/json", self.body
+    def rie_response(self) -> tuple[int, bytes]:
+        """(status, body) the RIE's invoke endpoint returns; its Content-Type is
+        Go's sniff of the body (sniff.content_type), the runtime's is dropped."""
+        if self.status in ("ok", "error", "timeout") and not self.exited_after_reply:
+            return 200, self.body
+        return 502, self.body
+
+
+def _trailer_error(trailers: dict[str, str]) -> tuple[str, str] | None:
+    """(type, message) from a streamed response's error trailers; the body trailer
+    is base64 JSON in Lambda's streaming protocol, taken raw when it is not."""
+    etype = trailers.get("Lambda-Runtime-Function-Error-Type")
+    if not etype:
+        return None
+    raw = trailers.get("Lambda-Runtime-Function-Error-Body", "")
+    try:
+        import base64
+
+        raw = base64.b64decode(raw, validate=True).decode("utf-8", "replace")
+    except ValueError:
+        pass
+    parsed_type, msg = parse_function_error(raw.encode())
+    return etype or parsed_type, msg
+
+
+def result_outcome(kind: str, data: bytes | None, size: int, trailers: dict[str, str],
+                   headers: object) -> tuple[InvokeOutcome | None, tuple[int, bytes]]:
+    """What a /response or /error post (already past the id and state checks) does
+    to its invocation, and the reply to the runtime, in the RIE's order: a bad
+    response mode, then the size limit. Outcome None: the invocation goes on."""
+    get = headers.get  # type: ignore[attr-defined]
+    if kind == "error":
+        if data is None:
+            return None, too_large()
+        etype, msg = parse_function_error(data)
+        etype = etype or get("Lambda-Runtime-Function-Error-Type", "")
+        delivered, ctype = delivered_error(data, get("Content-Type"))
+        return InvokeOutcome("error", delivered, ctype, error_type=etype, error_message=msg), (202, ACCEPTED)
+    mode = get("Lambda-Runtime-Function-Response-Mode")
+    if mode and mode != "streaming":
+        return InvokeOutcome("error", b"", error_type=INVALID_RESPONSE_MODE,
+                             error_message="Invalid function response mode"), invalid_response_mode()
+    if data is None:
+        return InvokeOutcome("error", response_too_large_body(size), error_type=RESPONSE_TOO_LARGE,
+                             error_message=response_too_large_message(size)), too_large()
+    failed = _trailer_error(trailers) if mode == "streaming" else None
+    if failed is not None:
+        # The RIE delivers the streamed bytes and drops the trailers; Lambda reports
+        # the function error, so the harness records the invocation as failed.
+        return InvokeOutcome("error", data, error_type=failed[0], error_message=failed[1]), (202, ACCEPTED)
+    return InvokeOutcome("ok", data, get("Content-Type") or "application/json"), (202, ACCEPTED)

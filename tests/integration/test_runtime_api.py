@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from harness.backends.process import ProcessLauncher
+from harness.emulator import protocol as rp
 from harness.emulator.api import RuntimeAPI
 from harness.function.spec import LaunchSpec
 from harness.history.recorder import History
@@ -50,14 +51,30 @@ class Client:
     """An HTTP/1.1 keep-alive client living in the sandbox (like awslambdaric's curl handle)."""
 
     def __init__(self, ns: str, port: int = 9001) -> None:
+        self.ns = ns
         with netns.entered(ns):
             self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             self.conn.connect()
 
-    def call(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+    def call(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
+             poll_next: bool = True):
         self.conn.request(method, path, body=body, headers=headers or {})
         resp = self.conn.getresponse()
-        return resp.status, dict(resp.getheaders()), resp.read()
+        reply = resp.status, dict(resp.getheaders()), resp.read()
+        if poll_next and reply[0] == 202 and path.endswith(("/response", "/error")):
+            poll_next_in_background(self.ns)
+        return reply
+
+
+def poll_next_in_background(ns: str) -> None:
+    """What a runtime does after its result: GET /next again, which is when the RIE
+    answers the invoke (on a connection of its own; it blocks until the next event)."""
+    def _poll() -> None:
+        try:
+            Client(ns).call("GET", f"{API}/runtime/invocation/next")
+        except (OSError, http.client.HTTPException):
+            pass  # the emulator stopped
+    threading.Thread(target=_poll, daemon=True).start()
 
 
 def invoke_in_background(api: RuntimeAPI, payload: bytes = b'{"k": 1}'):
@@ -117,16 +134,32 @@ def test_function_error_and_payload_limit(lab, tmp_path):
         status, _, body = rt.call("POST", f"{API}/runtime/invocation/{rid}/response",
                                   b"x" * (6 * 1024 * 1024 + 101))
         assert (status, json.loads(body)["errorType"]) == (413, "RequestEntityTooLarge")
+        # The 413 ended the invocation: a later result is refused, and the runtime's
+        # next /next gets the next event, never this one again.
         err = json.dumps({"errorMessage": "Resource temporarily unavailable (svc.internal:8080)",
                           "errorType": "HttpRequestException", "stackTrace": []}).encode()
         status, _, _ = rt.call("POST", f"{API}/runtime/invocation/{rid}/error", err,
                                {"Lambda-Runtime-Function-Error-Type": "HttpRequestException",
                                 "Content-Type": "application/vnd.aws.lambda.error+json"})
+        assert status == 403
+        poll_next_in_background(lab.sandbox)
+        t.join(5)
+        _, outcome = box["result"]
+        assert (outcome.status, outcome.error_type) == ("error", "Function.ResponseSizeTooLarge")
+        assert outcome.rie_response() == (200, rp.response_too_large_body(6 * 1024 * 1024 + 101))
+        # A function error on the next invoke is delivered as the runtime posted it.
+        t, box = invoke_in_background(api)
+        wait_for(lambda: len(history.of_kind("invoke_start")) == 2)
+        rt2 = Client(lab.sandbox)
+        rid = next(e for e in reversed(history.events) if e["kind"] == "invoke_start")["request_id"]
+        status, _, _ = rt2.call("POST", f"{API}/runtime/invocation/{rid}/error", err,
+                                {"Lambda-Runtime-Function-Error-Type": "HttpRequestException",
+                                 "Content-Type": "application/vnd.aws.lambda.error+json"})
         assert status == 202
         t.join(5)
         _, outcome = box["result"]
         assert outcome.status == "error" and outcome.error_type == "HttpRequestException"
-        assert outcome.rie_response() == (200, "application/json", err)
+        assert outcome.rie_response() == (200, err)
     finally:
         api.stop()
 
@@ -154,7 +187,7 @@ def test_timeout_kills_the_process_group_and_the_next_invoke_reinits(lab, tmp_pa
     try:
         _, outcome = api.invoke(b'"hang"')
         assert outcome.status == "timeout"
-        assert outcome.rie_response() == (200, "text/plain; charset=utf-8", b"Task timed out after 1.00 seconds")
+        assert outcome.rie_response() == (200, b"Task timed out after 1.00 seconds")
         child = int(next(line for line in output if line.startswith("1:child")).split()[1])
         wait_for(lambda: not Path(f"/proc/{child}").exists() or
                  Path(f"/proc/{child}/stat").read_text().split()[2] == "Z")
@@ -176,7 +209,7 @@ def test_crash_during_invoke_is_502_runtime_exit_error(lab, tmp_path):
     api, history, _ = make_api(lab, tmp_path, script)
     try:
         _, outcome = api.invoke(b"{}")
-        status, _, body = outcome.rie_response()
+        status, body = outcome.rie_response()
         assert status == 502
         doc = json.loads(body)
         assert doc["errorType"] == "Runtime.ExitError"
@@ -202,7 +235,7 @@ def test_init_failure_starts_the_bootstrap_twice_within_one_invoke(lab, tmp_path
         assert outcome.status == "init_error"
         assert outcome.init_starts == [1, 2]
         assert outcome.rie_response()[0] == 502
-        assert json.loads(outcome.rie_response()[2])["errorType"] == "Runtime.ImportModuleError"
+        assert json.loads(outcome.rie_response()[1])["errorType"] == "Runtime.ImportModuleError"
         assert [e["source"] for e in history.of_kind("init_error")] == ["init/error", "init/error"]
         assert "1:202" in output and "2:202" in output
         # Later invokes re-init once each, like the RIE.

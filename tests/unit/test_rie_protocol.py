@@ -26,9 +26,10 @@ def test_exit_error_body_puts_error_type_first():
 
 
 def test_rie_responses():
-    assert rp.InvokeOutcome("ok", b"1").rie_response() == (200, "application/json", b"1")
+    assert rp.InvokeOutcome("ok", b"1").rie_response() == (200, b"1")
     assert rp.InvokeOutcome("timeout", rp.timeout_body(3)).rie_response() == (
-        200, "text/plain; charset=utf-8", b"Task timed out after 3.00 seconds")
+        200, b"Task timed out after 3.00 seconds")
+    assert rp.InvokeOutcome("ok", b"1", exited_after_reply=True).rie_response() == (502, b"1")
     assert rp.InvokeOutcome("crash", b"x").rie_response()[0] == 502
     assert rp.InvokeOutcome("init_error", b"x").rie_response()[0] == 502
 
