@@ -171,16 +171,19 @@ class _Console:
             took = e["t_ms"] - self._init_start_ms.get(e.get("generation", 0), e["t_ms"])
             self.rapid("info", "INIT RTDONE(status: error)")
             self.rapid("info", f"INIT REPORT(durationMs: {took:.6f})")
-            self.rapid("warning", "Init failed", InvokeID="", error=e.get("error_type") or "Runtime.Unknown")
+            self.rapid("error", "Init failed", InvokeID="", error=e.get("error_message") or e.get("error_type")
+                       or "Runtime.Unknown")
         elif kind == schema.INVOKE_START:
             if self._ready:
                 self.rapid("info", f"INVOKE START(requestId: {e['request_id']})")
             else:
                 self._pending_invoke = e["request_id"]
         elif kind == schema.RUNTIME_EXIT:
-            self.rapid("warning", f"Process runtime-{e['generation']} exited: {e['reason']}")
+            # The bare termination text (Go's ProcessState), as the RIE's supervisor logs it.
+            bare = str(e["reason"]).removeprefix("Runtime exited with error: ")
+            self.rapid("warning", f"Process runtime-{e['generation']} exited: {bare}")
         elif kind == schema.RESET:
-            self.rapid("info", f"Reset initiated: {'Timeout' if e['reason'] == 'timeout' else 'ReleaseFail'}")
+            self.rapid("warning", f"Reset initiated: {'Timeout' if e['reason'] == 'timeout' else 'ReleaseFail'}")
         elif kind == schema.INVOKE_END:
             self._pending_invoke = None
             status = e["status"]
@@ -189,8 +192,8 @@ class _Console:
                                    f"produced bytes: {len(e.get('body', '').encode())}, "
                                    f"duration: {e['duration_ms']:.6f}ms)")
             elif status in ("crash", "init_error"):
-                self.rapid("warning", "Invoke failed", InvokeID=e["request_id"],
-                           error=e.get("error_type") or "Runtime.ExitError")
+                self.rapid("error", "Invoke failed", InvokeID=e["request_id"],
+                           error=e.get("error_message") or e.get("error_type") or "Runtime.ExitError")
             if status in ("ok", "error", "timeout"):
                 self._ends[e["request_id"]] = e
 
@@ -216,8 +219,27 @@ class _Spawner:
         popen.stdout.close()
 
 
+USAGE = """Usage:
+  aws-lambda-rie [OPTIONS]
+
+Application Options:
+      --log-level=                            The level of AWS Lambda Runtime Interface Emulator logs to display. Can also be set by the environment variable 'LOG_LEVEL'. Defaults to the value 'info'.
+      --enable-init-caching                   Enable support for Init Caching
+      --runtime-api-address=                  The address of the AWS Lambda Runtime API to communicate with the Lambda execution environment.
+      --runtime-interface-emulator-address=   The address for the AWS Lambda Runtime Interface Emulator to accept HTTP request upon. (default: 0.0.0.0:8080)
+
+Help Options:
+  -h, --help                                  Show this help message
+"""
+
+
 def main(argv: list[str] | None = None) -> None:
-    opts = parse_args(sys.argv[1:] if argv is None else argv)
+    args = sys.argv[1:] if argv is None else argv
+    # go-flags' built-in help flag: the usage, exit 0 (before any server starts).
+    if any(a in ("-h", "--help") for a in args):
+        sys.stdout.write(USAGE)
+        sys.exit(0)
+    opts = parse_args(args)
     if "AWS_LAMBDA_MAX_CONCURRENCY" in os.environ:
         sys.stderr.write("enirace-rie: AWS_LAMBDA_MAX_CONCURRENCY (managed-instances mode) is not "
                          "supported; running one invoke at a time\n")

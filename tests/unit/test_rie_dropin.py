@@ -96,3 +96,13 @@ def test_invokes_and_log_lines(rie):
     for expected in ("init_start", "init_done", "init_report", "invoke_start", "invoke_done"):
         assert expected in names
     assert "Received signal signal=terminated" in err
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_prints_the_usage_and_exits_0_without_serving(flag):
+    # Before: the drop-in took --help as the bootstrap and bound 0.0.0.0:8080 forever.
+    proc = subprocess.run([sys.executable, "-m", "harness.emulator.dropin", flag], capture_output=True,
+                          text=True, timeout=20)
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("Usage:\n  aws-lambda-rie [OPTIONS]")
+    assert "--runtime-interface-emulator-address=" in proc.stdout
