@@ -219,18 +219,17 @@ class _Spawner:
         popen.stdout.close()
 
 
-USAGE = """Usage:
-  aws-lambda-rie [OPTIONS]
-
-Application Options:
-      --log-level=                            The level of AWS Lambda Runtime Interface Emulator logs to display. Can also be set by the environment variable 'LOG_LEVEL'. Defaults to the value 'info'.
-      --enable-init-caching                   Enable support for Init Caching
-      --runtime-api-address=                  The address of the AWS Lambda Runtime API to communicate with the Lambda execution environment.
-      --runtime-interface-emulator-address=   The address for the AWS Lambda Runtime Interface Emulator to accept HTTP request upon. (default: 0.0.0.0:8080)
-
-Help Options:
-  -h, --help                                  Show this help message
-"""
+_OPT = "      {:<40}{}"
+USAGE = "\n".join([
+    "Usage:", "  aws-lambda-rie [OPTIONS]", "", "Application Options:",
+    _OPT.format("--log-level=", "The level of AWS Lambda Runtime Interface Emulator logs to display. "
+                "Can also be set by the environment variable 'LOG_LEVEL'. Defaults to the value 'info'."),
+    _OPT.format("--enable-init-caching", "Enable support for Init Caching"),
+    _OPT.format("--runtime-api-address=", "The address of the AWS Lambda Runtime API to communicate "
+                "with the Lambda execution environment."),
+    _OPT.format("--runtime-interface-emulator-address=", "The address for the AWS Lambda Runtime "
+                "Interface Emulator to accept HTTP request upon. (default: 0.0.0.0:8080)"),
+    "", "Help Options:", "  -h, --help                                  Show this help message", ""])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,8 +16,14 @@ import pytest
 
 from harness.emulator import protocol as rp
 from harness.lab import netns
-from tests.integration.test_runtime_api import (SLEEPER, Client, invoke_in_background, make_api,
-                                                poll_next_in_background, wait_for)
+from tests.integration.test_runtime_api import (
+    SLEEPER,
+    Client,
+    invoke_in_background,
+    make_api,
+    poll_next_in_background,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.root]
 API = "/2018-06-01"
