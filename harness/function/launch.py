@@ -1,7 +1,8 @@
 """What runs in the sandbox: turn a scenario's `function:` block into a LaunchSpec.
 
 Runtimes: `python` (the real awslambdaric, `python -m awslambdaric module.fn`),
-`dotnet` (the C# runtime loop on CoreCLR 8) and `command` (any bootstrap).
+`dotnet` (the C# runtime loop on CoreCLR 8), `nodejs` (the real aws-lambda-ric
+npm package, harness/function/nodejs.py) and `command` (any bootstrap).
 """
 
 from __future__ import annotations
@@ -98,13 +99,16 @@ def dotnet_launch(fn: FunctionConfig) -> LaunchSpec:
     """Build (or reuse the cached build of) the C# runtime loop plus the handler
     sources, then run it on CoreCLR 8."""
     from harness.function import dotnet as dotnet
+    from harness.function import dotnet_code
 
     runtime = dotnet.locate_runtime()
     if runtime is None:
         raise UserError(f"function.runtime: dotnet needs a .NET 8 runtime; {dotnet.runtime_fix_hint()}")
     code = Path(fn.code) if fn.code else dotnet.SAMPLE_HANDLERS
+    if fn.code and dotnet_code.kind(code) != "sources":
+        return published_launch(fn, runtime, dotnet_code.published_folder(code))
     if not code.is_dir():
-        raise UserError(f"function.code: {code} is not a directory of C# sources")
+        raise UserError(f"function.code: {code} is not a directory of C# sources, a publish folder or its .zip")
     build = dotnet.build(code)
     if not fn.code and fn.handler not in dotnet.handler_names():
         raise UserError(f"function.handler: no .NET sample {fn.handler!r}; use one of: "
@@ -115,6 +119,33 @@ def dotnet_launch(fn: FunctionConfig) -> LaunchSpec:
                       f"dotnet exec function.dll {fn.handler} (.NET {runtime.version})", program=build.dll)
 
 
+def nodejs_samples() -> list[str]:
+    from harness.function import nodejs
+
+    return nodejs.samples()
+
+
+def nodejs_launch(fn: FunctionConfig) -> LaunchSpec:
+    from harness.function import nodejs
+
+    code = Path(fn.code) if fn.code else nodejs.SAMPLE_HANDLERS
+    argv, env, cwd, description = nodejs.launch(fn, lambda_env(fn, fn.handler, code))
+    return LaunchSpec(argv, env, cwd, description)
+
+
+def published_launch(fn: FunctionConfig, runtime, folder: Path) -> LaunchSpec:
+    """A `dotnet publish` folder: the handler string resolved before the lab is
+    built, then started as Lambda's dotnet8 bootstrap starts it."""
+    from harness.function import dotnet_code
+
+    argv, program = dotnet_code.argv(runtime, folder, fn.handler)
+    dotnet_code.check_handler(argv, folder)
+    env = lambda_env(fn, fn.handler, folder) | runtime.env()
+    env["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1"
+    return LaunchSpec(argv, env, folder, f"dotnet exec {program.name} {fn.handler} (.NET {runtime.version})",
+                      program=program)
+
+
 def launch_spec(fn: FunctionConfig) -> LaunchSpec:
     if fn.runtime == "python":
         return python_launch(fn)
@@ -122,4 +153,6 @@ def launch_spec(fn: FunctionConfig) -> LaunchSpec:
         return command_launch(fn)
     if fn.runtime == "dotnet":
         return dotnet_launch(fn)
-    raise UserError(f"function.runtime: unknown runtime {fn.runtime!r}; use python, dotnet or command")
+    if fn.runtime == "nodejs":
+        return nodejs_launch(fn)
+    raise UserError(f"function.runtime: unknown runtime {fn.runtime!r}; use python, dotnet, nodejs or command")

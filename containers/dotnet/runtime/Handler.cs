@@ -53,6 +53,14 @@ namespace Enirace.Lambda
         public string InvokedFunctionArn { get; private set; }
         public string TraceId { get; private set; }
 
+        /// <summary>Lambda-Runtime-Client-Context: the caller's client context, JSON, or null.</summary>
+        public string ClientContext { get; set; }
+        /// <summary>Lambda-Runtime-Cognito-Identity's cognitoIdentityId and cognitoIdentityPoolId, or null.</summary>
+        public string CognitoIdentityId { get; set; }
+        public string CognitoIdentityPoolId { get; set; }
+        /// <summary>Lambda-Runtime-Aws-Tenant-Id, or null.</summary>
+        public string TenantId { get; set; }
+
         /// <summary>Unix epoch milliseconds after which the platform kills the invocation.</summary>
         public long DeadlineMs { get { return _deadlineMs; } }
 

@@ -49,6 +49,113 @@ namespace Enirace.Lambda
         }
     }
 
+    /// <summary>A small JSON reader for the Runtime API's own headers
+    /// (client context, Cognito identity): objects become
+    /// Dictionary&lt;string, object&gt;, arrays List&lt;object&gt;, numbers double.</summary>
+    public static class MiniJson
+    {
+        /// <summary>The value, or null when the text is not JSON.</summary>
+        public static object Parse(string text)
+        {
+            try
+            {
+                int i = 0;
+                object v = Value(text, ref i);
+                Skip(text, ref i);
+                return i == text.Length ? v : null;
+            }
+            catch (FormatException)
+            {
+                return null;
+            }
+            catch (IndexOutOfRangeException)
+            {
+                return null;
+            }
+        }
+
+        private static void Skip(string s, ref int i)
+        {
+            while (i < s.Length && char.IsWhiteSpace(s[i])) i++;
+        }
+
+        private static object Value(string s, ref int i)
+        {
+            Skip(s, ref i);
+            char c = s[i];
+            if (c == '{')
+            {
+                var d = new Dictionary<string, object>();
+                i++;
+                Skip(s, ref i);
+                if (s[i] == '}') { i++; return d; }
+                while (true)
+                {
+                    Skip(s, ref i);
+                    string key = Str(s, ref i);
+                    Skip(s, ref i);
+                    if (s[i++] != ':') throw new FormatException();
+                    d[key] = Value(s, ref i);
+                    Skip(s, ref i);
+                    if (s[i] == ',') { i++; continue; }
+                    if (s[i++] == '}') return d;
+                    throw new FormatException();
+                }
+            }
+            if (c == '[')
+            {
+                var l = new List<object>();
+                i++;
+                Skip(s, ref i);
+                if (s[i] == ']') { i++; return l; }
+                while (true)
+                {
+                    l.Add(Value(s, ref i));
+                    Skip(s, ref i);
+                    if (s[i] == ',') { i++; continue; }
+                    if (s[i++] == ']') return l;
+                    throw new FormatException();
+                }
+            }
+            if (c == '"') return Str(s, ref i);
+            foreach (string word in new[] { "true", "false", "null" })
+            {
+                if (string.CompareOrdinal(s, i, word, 0, word.Length) == 0)
+                {
+                    i += word.Length;
+                    return word == "null" ? null : (object)(word == "true");
+                }
+            }
+            int start = i;
+            while (i < s.Length && "+-.eE0123456789".IndexOf(s[i]) >= 0) i++;
+            return double.Parse(s.Substring(start, i - start), NumberStyles.Float, CultureInfo.InvariantCulture);
+        }
+
+        private static string Str(string s, ref int i)
+        {
+            if (s[i++] != '"') throw new FormatException();
+            var sb = new StringBuilder();
+            while (s[i] != '"')
+            {
+                char c = s[i++];
+                if (c != '\\') { sb.Append(c); continue; }
+                char e = s[i++];
+                switch (e)
+                {
+                    case 'n': sb.Append('\n'); break;
+                    case 't': sb.Append('\t'); break;
+                    case 'r': sb.Append('\r'); break;
+                    case 'b': sb.Append('\b'); break;
+                    case 'f': sb.Append('\f'); break;
+                    case 'u': sb.Append((char)int.Parse(s.Substring(i, 4), NumberStyles.HexNumber, CultureInfo.InvariantCulture)); i += 4; break;
+                    default: sb.Append(e); break;
+                }
+            }
+            i++;
+            return sb.ToString();
+        }
+    }
+
     /// <summary>
     /// The error document Amazon.Lambda.RuntimeSupport posts to /error and
     /// /init/error: errorType (short type name), errorMessage, stackTrace (one

@@ -26,12 +26,14 @@ namespace Enirace.Lambda
     /// <summary>One event from /runtime/invocation/next.</summary>
     public sealed class Invocation
     {
-        public Invocation(string body, LambdaContext context)
+        public Invocation(byte[] raw, LambdaContext context)
         {
-            Body = body;
+            Raw = raw;
+            Body = Encoding.UTF8.GetString(raw);
             Context = context;
         }
 
+        public byte[] Raw { get; private set; }
         public string Body { get; private set; }
         public LambdaContext Context { get; private set; }
     }
@@ -85,27 +87,40 @@ namespace Enirace.Lambda
                     DeadlineMs(Header(response, "Lambda-Runtime-Deadline-Ms")),
                     Header(response, "Lambda-Runtime-Invoked-Function-Arn"),
                     Header(response, "Lambda-Runtime-Trace-Id"));
-                return new Invocation(Encoding.UTF8.GetString(body), context);
+                context.ClientContext = Header(response, "Lambda-Runtime-Client-Context");
+                context.TenantId = Header(response, "Lambda-Runtime-Aws-Tenant-Id");
+                var identity = MiniJson.Parse(Header(response, "Lambda-Runtime-Cognito-Identity") ?? "") as Dictionary<string, object>;
+                if (identity != null)
+                {
+                    context.CognitoIdentityId = Field(identity, "cognitoIdentityId");
+                    context.CognitoIdentityPoolId = Field(identity, "cognitoIdentityPoolId");
+                }
+                return new Invocation(body, context);
             }
         }
 
         public Task PostResponseAsync(string requestId, string payload)
         {
+            return PostResponseAsync(requestId, Encoding.UTF8.GetBytes(payload ?? ""));
+        }
+
+        public Task PostResponseAsync(string requestId, byte[] payload)
+        {
             string path = "/runtime/invocation/" + Uri.EscapeDataString(requestId) + "/response";
-            return PostAsync(path, payload ?? "", "application/json", null);
+            return PostAsync(path, payload, "application/json", null);
         }
 
         public Task PostErrorAsync(string requestId, string errorType, string errorJson)
         {
             string path = "/runtime/invocation/" + Uri.EscapeDataString(requestId) + "/error";
-            return PostAsync(path, errorJson, ErrorContentType, errorType);
+            return PostAsync(path, Encoding.UTF8.GetBytes(errorJson), ErrorContentType, errorType);
         }
 
         // RuntimeSupport sends no Lambda-Runtime-Function-Error-Type header on
         // init errors (the RIE then records Runtime.Unknown); the type is in the body.
         public Task PostInitErrorAsync(string errorJson)
         {
-            return PostAsync("/runtime/init/error", errorJson, ErrorContentType, null);
+            return PostAsync("/runtime/init/error", Encoding.UTF8.GetBytes(errorJson), ErrorContentType, null);
         }
 
         public void Dispose()
@@ -113,10 +128,10 @@ namespace Enirace.Lambda
             _http.Dispose();
         }
 
-        private async Task PostAsync(string path, string body, string contentType, string errorType)
+        private async Task PostAsync(string path, byte[] body, string contentType, string errorType)
         {
             var request = new HttpRequestMessage(HttpMethod.Post, _base + path);
-            request.Content = new ByteArrayContent(Encoding.UTF8.GetBytes(body));
+            request.Content = new ByteArrayContent(body);
             request.Content.Headers.ContentType = new MediaTypeHeaderValue(contentType);
             if (errorType != null)
             {
@@ -177,6 +192,12 @@ namespace Enirace.Lambda
                 return values.FirstOrDefault();
             }
             return null;
+        }
+
+        private static string Field(Dictionary<string, object> d, string key)
+        {
+            object v;
+            return d.TryGetValue(key, out v) ? v as string : null;
         }
 
         private static long DeadlineMs(string header)
