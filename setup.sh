@@ -27,6 +27,12 @@ packages=(iproute2 curl ca-certificates
           docker.io debootstrap
           # the capture tests read the trial's pcap back with tshark
           tshark)
+# Node.js functions: node and npm, and what AWS's aws-lambda-ric builds its native addon
+# with (cmake, autotools, a C++ compiler; enirace installs the client itself, once, into
+# ~/.cache/enirace/node/). A node from elsewhere (nodesource, nvm) stands in for Debian's.
+packages+=(cmake autoconf automake libtool g++ make)
+command -v node >/dev/null || packages+=(nodejs libnode-dev)  # libnode-dev: headers for node-gyp
+command -v npm >/dev/null || packages+=(npm)
 # A Python from elsewhere (pyenv, a CI image) may stand in for Debian's python3.
 if ! { command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null; }; then
   packages+=(python3 python3-venv python3-pip)

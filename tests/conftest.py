@@ -1,4 +1,4 @@
-"""Markers: `root`, `docker` and `dotnet` tests skip with a reason on a machine that
+"""Markers: `root`, `docker`, `dotnet` and `nodejs` tests skip with a reason on a machine that
 lacks what they need, except under ENIRACE_REQUIRE_ALL=1 (set by CI), where a
 missing prerequisite is a failure: CI must run them, not skip them.
 
@@ -35,11 +35,20 @@ def _missing(marker: str) -> str | None:
             return f"no .NET 8 runtime; {dotnet.runtime_fix_hint()}"
         if dotnet.locate_compiler() is None:
             return f"no C# compiler; {dotnet.compiler_fix_hint()}"
+    if marker == "nodejs":
+        return _nodejs_missing()
     return None
 
 
+def _nodejs_missing() -> str | None:
+    # The plugin's check installs the client (once, cached): a fresh machine runs them.
+    from harness.plugin import nodejs_unavailable
+
+    return nodejs_unavailable()
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    for marker in ("root", "docker", "dotnet"):
+    for marker in ("root", "docker", "dotnet", "nodejs"):
         if item.get_closest_marker(marker) is None:
             continue
         reason = _missing(marker)

@@ -4,7 +4,9 @@ of a failed init or invocation, and the short headline a table has room for.
 oom         killed for exceeding function.memory_mb, or the runtime's own out-of-memory error
 dns         the name lookup failed (the .NET text "Resource temporarily unavailable" is EAI_AGAIN)
 timeout     the call or the invocation ran out of time
-connect     the connection was refused, reset or had no route
+reset       an established connection was reset or dropped by the peer (a NAT that forgot
+            the flow answers with RST; a server that closed an idle keep-alive)
+connect     the connection was refused or had no route
 init_error  an init failed with none of the above
 other       an invocation failed with none of the above
 """
@@ -25,19 +27,27 @@ _CLASSES: list[tuple[str, re.Pattern[str]]] = [
         r"Temporary failure in name resolution|Resource temporarily unavailable|EAI_AGAIN"
         r"|Name or service not known|No address associated with hostname|NameResolutionError"
         r"|Failed to resolve|getaddrinfo|gaierror|could not be resolved|HostNotFound|TryAgain"
-        r"|No such host is known", re.I)),
+        r"|No such host is known|ENOTFOUND", re.I)),
+    # Before timeout and connect: "ConnectionError: ('Connection aborted.', ConnectionResetError(...))"
+    # is a reset, and .NET's "Unable to read data from the transport connection" too.
+    ("reset", re.compile(
+        r"Connection reset by peer|ECONNRESET|ConnectionResetError|socket hang up|Connection aborted"
+        r"|RemoteDisconnected|Unable to read data from the transport connection"
+        r"|Unable to write data to the transport connection|ConnectionReset|Broken pipe|EPIPE"
+        r"|The response ended prematurely|Connection reset", re.I)),
     ("timeout", re.compile(
-        r"Task timed out|timed out|Timeout|TaskCanceledException|deadline exceeded", re.I)),
+        r"Task timed out|timed out|Timeout|TaskCanceledException|deadline exceeded"
+        r"|ETIMEDOUT|UND_ERR_CONNECT_TIMEOUT", re.I)),
     ("connect", re.compile(
         r"Connection refused|Network is unreachable|No route to host|NewConnectionError"
-        r"|ConnectionError|Connection reset|ECONNREFUSED|ENETUNREACH|EHOSTUNREACH"
-        r"|NetworkUnreachable|HostUnreachable|ConnectionRefused|RemoteDisconnected", re.I)),
+        r"|ConnectionError|ECONNREFUSED|ENETUNREACH|EHOSTUNREACH"
+        r"|NetworkUnreachable|HostUnreachable|ConnectionRefused", re.I)),
 ]
 
 # The operating system's own words, preferred over library wrappers in headlines.
 _OS_PHRASES = ("Temporary failure in name resolution", "Resource temporarily unavailable",
                "Name or service not known", "Network is unreachable", "No route to host",
-               "Connection refused", "Connection reset")
+               "Connection refused", "Connection reset by peer", "Connection reset")
 
 
 def error_text(event: dict[str, Any]) -> str:
@@ -54,7 +64,7 @@ def failure_phase(event: dict[str, Any]) -> str:
 
 
 def classify(text: str, phase: str = "invoke") -> str:
-    """oom | dns | timeout | connect | init_error | other, from an error's text."""
+    """oom | dns | reset | timeout | connect | init_error | other, from an error's text."""
     for name, pattern in _CLASSES:
         if pattern.search(text or ""):
             return name

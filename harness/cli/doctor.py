@@ -125,12 +125,26 @@ def dotnet_checks() -> list[Check]:
     ]
 
 
+def nodejs_checks() -> list[Check]:
+    """Node and AWS's aws-lambda-ric (optional: only Node.js functions need them)."""
+    from harness.function import nodejs
+
+    node = nodejs.locate_node()
+    ok, ric = nodejs.describe_ric(node)
+    return [
+        Check("Node.js", node is not None, f"node {node.version} ({node.path})" if node else "not found",
+              nodejs.NODE_FIX, required=False),
+        Check("aws-lambda-ric (Node.js runtime client)", ok, ric, nodejs.TOOLS_FIX, required=False),
+    ]
+
+
 def run_checks() -> list[Check]:
     checks = [check_privileges(), check_iproute2()]
     for module, package in (("pyroute2", "pyroute2"), ("dnslib", "dnslib"),
                             ("awslambdaric", "awslambdaric"), ("requests", "requests")):
         checks.append(check_module(module, package))
-    checks += [check_pool(), check_lab(), *fault_tool_checks(), *dotnet_checks()]
+    checks += [check_pool(), check_lab(), *fault_tool_checks(), *dotnet_checks(),
+               *nodejs_checks()]
     for backend in backends.all_backends():  # what only that backend needs
         checks += backend.doctor_checks()
     return checks

@@ -13,12 +13,12 @@ from harness.plugin.assertions import (
     assert_verdict,
     recovery_point,
 )
-from harness.plugin.fixtures import TrialRunner, dotnet_unavailable
+from harness.plugin.fixtures import TrialRunner, dotnet_unavailable, nodejs_unavailable
 from harness.plugin.outcome import TrialOutcome
 from harness.plugin.request import TrialRequest, builtin_scenario
 
 __all__ = [
     "TrialAssertionError", "TrialOutcome", "TrialRequest", "TrialRunner", "assert_expected",
     "assert_healthy", "assert_recovers", "assert_verdict", "builtin_scenario", "dotnet_unavailable",
-    "recovery_point",
+    "nodejs_unavailable", "recovery_point",
 ]

@@ -327,3 +327,24 @@ def dotnet_unavailable() -> str | None:
         return ("no C# compiler: apt-get install mono-mcs libmono-system-net-http4.0-cil, or install a "
                 ".NET 8 SDK (see `enirace doctor`)")
     return None
+
+
+# -- Node.js -----------------------------------------------------------------------------
+
+
+@functools.cache
+def nodejs_unavailable() -> str | None:
+    """Why this machine cannot run Node.js functions, or None when it can. Installs
+    AWS's aws-lambda-ric into its cache the first time (a minute or two), so a
+    fresh machine runs the tests rather than skipping them."""
+    from harness.errors import UserError
+    from harness.function import nodejs
+
+    node = nodejs.locate_node()
+    if node is None:
+        return f"no node on PATH: {nodejs.NODE_FIX} (see `enirace doctor`)"
+    try:
+        nodejs.ensure_ric(node)
+    except UserError as exc:
+        return str(exc)
+    return None
