@@ -79,8 +79,8 @@ def _workload(api: RuntimeAPILike, scenario: Scenario, history: History) -> None
     payload = _payload_bytes(wl.payload)
     first = time.monotonic_ns()
     never = threading.Event()
-    for i in range(wl.invocations):
-        sleep_until(first + int(i * wl.interval * 1e6), never)
+    for offset_ms in wl.start_offsets_ms():
+        sleep_until(first + int(offset_ms * 1e6), never)
         api.invoke(payload)
 
 

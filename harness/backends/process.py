@@ -171,7 +171,7 @@ class ProcessBackend:
                        cgroup=f"v{layout.version}" if layout else None)
         return RuntimeAPI(lab.sandbox, history, launcher.spawn, launch, timeout_s=fn.timeout / 1000,
                           init_timeout_s=scenario.workload.init_timeout / 1000, function_name=fn.name,
-                          log=emulator_log)
+                          log=emulator_log, freeze=scenario.workload.freeze)
 
     def doctor_checks(self) -> list[Check]:
         return []  # the rows every backend needs (privileges, lab, ...) are doctor's own

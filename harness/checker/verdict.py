@@ -74,7 +74,16 @@ def fault_not_armed(events: list[Event]) -> Verdict | None:
                            f"fault {e['fault']}{step} at {e.get('trigger')} did not take effect ({why})")
         if e["kind"] == schema.FAULT_SKIPPED:
             return Verdict("fault_not_armed", f"fault {e['fault']} at {e.get('trigger')} never fired: {e.get('why')}")
+        if e["kind"] in (schema.FREEZE, schema.THAW) and not e.get("verified") and _freeze_triggered(events):
+            return Verdict("fault_not_armed", f"the {e['kind']} of runtime {e.get('generation')} did not take "
+                                              f"({e.get('method')}: {e.get('state')}), and the schedule fires on it")
     return None
+
+
+def _freeze_triggered(events: list[Event]) -> bool:
+    """Does a schedule entry fire at a freeze or a thaw?"""
+    return any(str(entry.get("trigger", "")).split("#")[0].split("+")[0].strip() in (schema.FREEZE, schema.THAW)
+               for e in events if e["kind"] == schema.SCHEDULE for entry in e.get("entries", ()))
 
 
 GATES: tuple[Callable[[list[Event]], Verdict | None], ...] = (harness_failed, fault_not_armed)

@@ -23,6 +23,7 @@ from harness.emulator import http as rie_http
 from harness.emulator import protocol as rp
 from harness.emulator.ext_api import ExtensionEndpoints
 from harness.emulator.extensions import Extensions
+from harness.emulator.freeze import Freezing
 from harness.emulator.routes import Handler  # noqa: E402  (below the lab layer on purpose)
 from harness.function.handle import RuntimeHandle
 from harness.function.spec import RUNTIME_ADDR, LaunchSpec
@@ -54,7 +55,7 @@ class RuntimeAPI(ExtensionEndpoints):
                  timeout_s: float, init_timeout_s: float = 10.0,
                  function_name: str = "test_function", log: Callable[[str], None] | None = None,
                  runtime_addr: tuple[str, int] = RUNTIME_ADDR, invoke_addr: tuple[str, int] = INVOKE_ADDR,
-                 extensions: list[LaunchSpec] | None = None,
+                 freeze: bool = False, extensions: list[LaunchSpec] | None = None,
                  handler: str = "") -> None:
         # sandbox None: listen in the caller's own namespace (the enirace-rie drop-in).
         self.sandbox = sandbox
@@ -82,6 +83,7 @@ class RuntimeAPI(ExtensionEndpoints):
         self._invokes = 0
         self._stopping = False
         self._servers: list[NamespacedTCPServer] = []
+        self._freezing = Freezing(history, freeze, self.log)  # Lambda's freeze; False: the RIE's way
         self.extensions = Extensions()
         self._ext_specs = list(extensions or [])
         self._ext_procs: list[RuntimeHandle] = []
@@ -104,6 +106,7 @@ class RuntimeAPI(ExtensionEndpoints):
     def stop(self) -> None:
         with self._cv:
             self._stopping = True
+            self._freezing.thaw("shutdown")  # a paused container cannot be killed
             proc, self._proc = self._proc, None
             self.extensions.dispatch_shutdown("spindown", ext_api.SHUTDOWN_GRACE_S)
             self._cv.notify_all()
@@ -146,6 +149,7 @@ class RuntimeAPI(ExtensionEndpoints):
         oom = proc.oom_killed()  # the process backend's cgroup knows (function.memory_mb)
         reason = rp.exit_reason(code) + (" (out of memory: over function.memory_mb)" if oom else "")
         with self._cv:
+            self._freezing.forget(proc)
             if proc is not self._proc:
                 # Killed on purpose (timeout, shutdown); _kill already recorded the reset.
                 self.history.record(schema.RUNTIME_EXIT, generation=proc.generation, code=code,
@@ -334,12 +338,16 @@ class RuntimeAPI(ExtensionEndpoints):
             while self._pending is None:
                 if self._gen != gen or self._stopping:
                     return None  # the runtime was replaced: drop the connection
-                self._cv.wait()
+                # Lambda freezes only when every extension waits on its next as well.
+                if not (self.extensions.all_waiting() and self._freezing.maybe_freeze(
+                        self._proc, self._state, self._stopping, self._ext_procs)):
+                    self._cv.wait()
             if self._gen != gen:
                 return None
             inv, self._pending = self._pending, None
             self._current = inv
             self._state = "running"
+            self._freezing.thaw("invoke", inv, self.timeout_s)
             self.extensions.dispatch_invoke(inv.request_id, inv.deadline_epoch_ms, self.arn)
             return inv
 

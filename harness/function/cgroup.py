@@ -9,9 +9,8 @@ each hierarchy; the parent is shared by all runs and never removed (it is
 empty between runs). Every group is recorded in the run's manifest before it
 is made and proved by its inode, so cleanup after a crash removes exactly it.
 
-Freezing is also how a later freeze/thaw between invocations will work
-(Lambda freezes the environment between invocations): `freeze` and `thaw` are
-public for that reason.
+Freezing is also how the emulator freezes the runtime between invocations
+(harness/function/freezer.py), as Lambda does.
 """
 
 from __future__ import annotations
@@ -36,6 +35,7 @@ class Layout:
     version: int  # 1 or 2
     memory: Path | None  # the hierarchy with the memory controller (None: no limit possible)
     kill: Path  # the hierarchy used to kill: v2's, or v1's freezer (else v1's memory)
+    freezer: bool = True  # whether the kill hierarchy can freeze (v1 without a freezer cannot)
 
     @property
     def hierarchies(self) -> list[Path]:
@@ -61,7 +61,7 @@ def detect(mountinfo_path: str = "/proc/self/mountinfo") -> Layout | None:
         return None
     v1 = {opt: path for path, fs, opts in mounts if fs == "cgroup" for opt in opts}
     if "memory" in v1:
-        return Layout(1, v1["memory"], v1.get("freezer", v1["memory"]))
+        return Layout(1, v1["memory"], v1.get("freezer", v1["memory"]), freezer="freezer" in v1)
     for path, fs, _ in mounts:
         if fs == "cgroup2":
             try:
@@ -171,6 +171,24 @@ class Cgroup:
     def _kill_dir(self) -> Path:
         return next(d for d in self.dirs if d.is_relative_to(self.layout.kill))
 
+    def can_freeze(self) -> bool:
+        d = self._kill_dir()
+        return (d / ("cgroup.freeze" if self.layout.version == 2 else "freezer.state")).exists()
+
+    def freezer_state(self) -> str:
+        """What the kernel says: v2 `frozen 0|1` (cgroup.events), v1 THAWED|FREEZING|FROZEN."""
+        d = self._kill_dir()
+        if self.layout.version == 2:
+            return next((line for line in _read(d / "cgroup.events").splitlines()
+                         if line.startswith("frozen ")), "unknown")
+        return _read(d / "freezer.state").strip() or "unknown"
+
+    def set_frozen(self, frozen: bool) -> bool:
+        """Freeze or thaw every process of the group; True once the kernel reads
+        back the new state (v1 passes through FREEZING; v2's cgroup.events says
+        `frozen 1` only when every task has stopped)."""
+        return self._set_frozen(frozen)
+
     def _set_frozen(self, frozen: bool) -> bool:
         d = self._kill_dir()
         if self.layout.version == 2:
@@ -187,7 +205,7 @@ class Cgroup:
             done = lambda: _read(d / "freezer.state").strip() == state  # noqa: E731
         deadline = time.monotonic() + SETTLE_S
         while not done() and time.monotonic() < deadline:
-            time.sleep(0.001)
+            time.sleep(0.0002)  # a thaw waits for this: it is on an invocation's path
         return done()
 
     def freeze(self) -> bool:

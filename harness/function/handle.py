@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from harness.function import cgroup as cgroups
+from harness.function import freezer as freezers
 from harness.ownership import Run
 
 
@@ -34,6 +35,10 @@ class RuntimeHandle(Protocol):
         """Did the OOM killer end it (over function.memory_mb)? Asked after wait()."""
         ...
 
+    def freezer(self) -> freezers.Freezer:
+        """How to freeze and thaw it between invocations (workload.freeze)."""
+        ...
+
 
 @dataclass
 class RuntimeProcess:
@@ -48,6 +53,7 @@ class RuntimeProcess:
     _oom: bool | None = field(default=None, repr=False)
     _settle_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     problems: list[str] = field(default_factory=list)  # what its cgroup's removal left
+    _freezer: freezers.Freezer | None = field(default=None, repr=False)
 
     @property
     def pid(self) -> int:
@@ -75,6 +81,12 @@ class RuntimeProcess:
     def oom_killed(self) -> bool:
         """Was the runtime killed for exceeding function.memory_mb? (after wait())"""
         return bool(self._oom)
+
+    def freezer(self) -> freezers.Freezer:
+        """Its cgroup's freezer; SIGSTOP of its process group without one."""
+        if self._freezer is None:
+            self._freezer = freezers.for_process(self.cgroup, self.popen.pid)
+        return self._freezer
 
     def kill_group(self, sig: int = signal.SIGKILL) -> None:
         """Kill the runtime and everything it forked: its cgroup, and its process

@@ -57,6 +57,11 @@ RUNTIME_EXIT = _kind("runtime_exit", "generation code during reason", f"oom {_RI
                      "the runtime process exited, and in which state")
 RESET = _kind("reset", "reason generation", f"pid {_RIE_LAG}",
               "the emulator killed the runtime (timeout, runtime_exit, init_timeout, ...)")
+FREEZE = _kind("freeze", "generation verified method state took_ms", "detail",
+               "the runtime waits on /next with nothing pending: frozen (method cgroup_v1, cgroup_v2, "
+               "docker_pause or sigstop; state read back)")
+THAW = _kind("thaw", "generation verified method state took_ms frozen_ms reason", "detail",
+             "the frozen runtime was thawed (reason invoke or shutdown), before /next was answered")
 
 # -- invocations ----------------------------------------------------------------------------------
 INVOKE_START = _kind("invoke_start", "n request_id", "", "invocation n was sent")
@@ -101,7 +106,7 @@ HARNESS_ERROR = _kind("harness_error", "error", "", "the harness itself failed (
 # -- groups -------------------------------------------------------------------------------------------
 # What a fault's trigger may name (in this order in its error message).
 LIFECYCLE = (TRIAL_START, SANDBOX_READY, INIT_START, RUNTIME_READY, INVOKE_START,
-             INVOKE_END, INIT_ERROR, RUNTIME_EXIT, TIMEOUT, RESET)
+             INVOKE_END, INIT_ERROR, RUNTIME_EXIT, TIMEOUT, RESET, FREEZE, THAW)
 INVOCATION = (INVOKE_START, TIMEOUT, INVOKE_END)
 FAULTS = (FAULT, FAULT_STEP_CANCELLED, FAULT_SKIPPED)
 # The events carrying `aspects`: replayed in order, they give the impaired windows.

@@ -13,6 +13,7 @@ from harness.scenario.model import VERDICTS
 NOT_A_FINDING = {
     "fault_not_armed": "the fault never took effect, so this trial says nothing about the handler",
     "harness_error": "the harness itself failed, so this trial says nothing about the handler",
+    "not_exercised": "the function never tried the network while it was impaired, so the fault never met it",
 }
 
 

@@ -109,7 +109,8 @@ class Aggregate:
         if group.failed:
             return "flaky"
         if not cell.valid:
-            return "not armed"
+            # Apart from not armed: the fault took, the function just never met it.
+            return "not exercised" if cell.verdicts["not_exercised"] else "not armed"
         if cell.verdicts["stuck"]:
             return "stuck"
         if cell.failed_any:

@@ -12,8 +12,8 @@ from harness.report.aggregate import Aggregate, CellAgg
 from harness.report.heatmap import short_name
 
 STATUS_STYLE = {"stuck": "bold red", "failed": "yellow", "ok": "green", "flaky": "bold magenta",
-                "not armed": "magenta", "pending": "dim"}
-VERDICT_COLUMNS = ("healthy", "recovered", "stuck", "fault_not_armed", "harness_error")
+                "not armed": "magenta", "not exercised": "magenta", "pending": "dim"}
+VERDICT_COLUMNS = ("healthy", "recovered", "stuck", "not_exercised", "fault_not_armed", "harness_error")
 
 
 def cell_row(agg: Aggregate, cell: CellAgg) -> dict[str, Any]:
@@ -79,7 +79,8 @@ def summary_table(agg: Aggregate, max_rows: int = 60) -> Table:
         failed = sum(c.failed_any for c in members)
         ttrs = sorted(t for c in members for t in c.ttr)
         statuses = [agg.status(c) for c in members]
-        status = next((s for s in ("flaky", "stuck", "failed", "ok", "not armed", "pending") if s in statuses), "")
+        status = next((s for s in ("flaky", "stuck", "failed", "ok", "not exercised", "not armed",
+                                                "pending") if s in statuses), "")
         if many:
             text = ", ".join(_styled(f"{statuses.count(s)} {s}", s) for s in dict.fromkeys(statuses))
         else:

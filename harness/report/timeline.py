@@ -13,7 +13,7 @@ from harness.checker.verdict import Verdict
 from harness.history import queries, schema
 
 VERDICT_STYLE = {"healthy": "bold green", "recovered": "bold yellow", "stuck": "bold red",
-                 "fault_not_armed": "bold magenta", "harness_error": "bold red"}
+                 "not_exercised": "bold magenta", "fault_not_armed": "bold magenta", "harness_error": "bold red"}
 QUIET = {schema.LOG, schema.RESOLVER_QUERY, schema.SERVICE_REQUEST, schema.INVOKE_START, schema.DNS_QUERY,
          schema.DNS_ANSWER, schema.TCP_SYN, schema.SCHEDULE, schema.CAPTURE_START}
 PACKETS = set(schema.PACKET)

@@ -157,6 +157,12 @@ class ScheduleEntry(_Strict):
 class Workload(_Strict):
     invocations: int = Field(default=5, ge=1, le=10_000)
     interval: DurationMs = 200.0
+    # Lambda freezes the runtime between invocations (false: the RIE's behaviour).
+    freeze: bool = True
+    # Instead of interval: the wait between one invocation's start and the next
+    # (gaps: [200ms, 30s] is 3 invocations), or each one's start time from the first's.
+    gaps: list[DurationMs] | None = Field(default=None, min_length=1, max_length=10_000)
+    starts: list[DurationMs] | None = Field(default=None, min_length=1, max_length=10_000)
     init: Literal["eager", "lazy"] = "eager"
     init_timeout: DurationMs = 10_000.0
     payload: Any = Field(default_factory=dict)
@@ -167,6 +173,38 @@ class Workload(_Strict):
         if v <= 0:
             raise ValueError("must be longer than 0ms (Lambda's is 10s)")
         return v
+
+    @field_validator("starts")
+    @classmethod
+    def _ascending(cls, v: list[float] | None) -> list[float] | None:
+        if v and any(b < a for a, b in zip(v, v[1:], strict=False)):
+            raise ValueError("start times must not go backwards")
+        return v
+
+    @model_validator(mode="after")
+    def _count(self) -> Workload:
+        if self.gaps is not None and self.starts is not None:
+            raise ValueError("gaps and starts: give one of them (both say when each invocation starts)")
+        given = self.gaps or self.starts
+        if given is None:
+            return self
+        n = len(given) + (1 if self.gaps is not None else 0)
+        if "invocations" in self.model_fields_set and self.invocations != n:
+            which = "gaps" if self.gaps is not None else "starts"
+            raise ValueError(f"invocations: {self.invocations}, but {which}: makes {n}; drop invocations")
+        self.invocations = n
+        return self
+
+    def start_offsets_ms(self) -> list[float]:
+        """When each invocation starts, from the first one's start."""
+        if self.starts is not None:
+            return [t - self.starts[0] for t in self.starts]
+        if self.gaps is not None:
+            out = [0.0]
+            for gap in self.gaps:
+                out.append(out[-1] + gap)
+            return out
+        return [i * self.interval for i in range(self.invocations)]
 
     @field_validator("payload")
     @classmethod
@@ -333,6 +371,12 @@ def dump(scenario: Scenario) -> str:
         data["function"][key] = format_ms(getattr(scenario.function, key))
     data["workload"]["interval"] = format_ms(scenario.workload.interval)
     data["workload"]["init_timeout"] = format_ms(scenario.workload.init_timeout)
+    for key in ("gaps", "starts"):
+        values = getattr(scenario.workload, key)
+        if values is None:
+            data["workload"].pop(key)
+        else:
+            data["workload"][key] = [format_ms(v) for v in values]
     if scenario.sweep is None:
         data.pop("sweep", None)
     elif scenario.sweep.jitter is not None:

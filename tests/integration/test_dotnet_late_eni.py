@@ -2,6 +2,8 @@
 
 import pytest
 
+from harness.checker import exercise
+
 from tests.integration.conftest import LATE_ENI
 
 pytestmark = [pytest.mark.root, pytest.mark.dotnet]
@@ -22,6 +24,10 @@ def test_static_httpclient_fails_with_resource_temporarily_unavailable_then_reco
     # there the next request works. Nothing in .NET caches the DNS failure.
     assert v.verdict == "recovered", v.reason
     assert not v.reinit_needed
+    # The kernel probe saw .NET's own lookup while there was no ENI (not only the
+    # error text says it met the fault).
+    seen = exercise.attempts_in(result.events, exercise.exposure_spans(result.events))
+    assert any(a["dst"].endswith(":53") for a in seen), seen
 
 
 @pytest.mark.parametrize("handler,cached", [("static_init", "TypeInitializationException"),

@@ -85,7 +85,7 @@ class DockerBackend:
         launch = dataclasses.replace(launch, description=launcher.describe(launch))
         return RuntimeAPI(lab.sandbox, history, launcher.spawn, launch, timeout_s=fn.timeout / 1000,
                           init_timeout_s=scenario.workload.init_timeout / 1000, function_name=fn.name,
-                          log=emulator_log)
+                          log=emulator_log, freeze=scenario.workload.freeze)
 
     def doctor_checks(self) -> list[Check]:
         return docker_doctor.docker_checks()

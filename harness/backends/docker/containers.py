@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.backends.docker import cleanup as docker_cleanup
 from harness.backends.docker import engine as de
+from harness.function import freezer as freezers
 from harness.function.spec import MAX_LINE_BYTES, LaunchSpec, OutputSink
 
 if TYPE_CHECKING:
@@ -106,6 +108,9 @@ class ContainerProcess:
         # State.OOMKilled with it; an OOM kill shows as the exit by SIGKILL it is.
         return False
 
+    def freezer(self) -> freezers.Freezer:
+        return PauseFreezer(self.container_id)
+
     def remove(self) -> None:
         if not self._removed:
             self._removed = True
@@ -115,6 +120,35 @@ class ContainerProcess:
                 return  # DockerLab.down removes (and forgets) whatever of the lab is left
             if self.on_removed is not None:
                 self.on_removed()
+
+
+class PauseFreezer:
+    """`docker pause`: the engine freezes the container's cgroup with the kernel's
+    freezer; State.Paused, read back, says whether it took."""
+
+    method = "docker_pause"
+
+    def __init__(self, container_id: str) -> None:
+        self.container_id = container_id
+
+    def _change(self, frozen: bool) -> freezers.Change:
+        t0 = time.monotonic()
+        api = de.client().api
+        try:
+            (api.pause if frozen else api.unpause)(self.container_id)
+            state = api.inspect_container(self.container_id)["State"]
+        except Exception as exc:  # the engine refused, or the container is gone
+            return freezers.Change(False, self.method, "unknown", round((time.monotonic() - t0) * 1000, 3),
+                                   f"{type(exc).__name__}: {exc}"[:300])
+        paused = bool(state.get("Paused"))
+        return freezers.Change(paused == frozen, self.method, "paused" if paused else str(state.get("Status")),
+                               round((time.monotonic() - t0) * 1000, 3))
+
+    def freeze(self) -> freezers.Change:
+        return self._change(True)
+
+    def thaw(self) -> freezers.Change:
+        return self._change(False)
 
 
 def container_env(spec: LaunchSpec) -> dict[str, str]:
