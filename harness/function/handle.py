@@ -35,6 +35,11 @@ class RuntimeHandle(Protocol):
         """Did the OOM killer end it (over function.memory_mb)? Asked after wait()."""
         ...
 
+    def started_ns(self) -> int | None:
+        """When its bootstrap began (monotonic ns), if the launcher knows better than
+        the moment spawn returned (a container's entrypoint signals it); else None."""
+        ...
+
     def freezer(self) -> freezers.Freezer:
         """How to freeze and thaw it between invocations (workload.freeze)."""
         ...
@@ -81,6 +86,9 @@ class RuntimeProcess:
     def oom_killed(self) -> bool:
         """Was the runtime killed for exceeding function.memory_mb? (after wait())"""
         return bool(self._oom)
+
+    def started_ns(self) -> int | None:
+        return None  # Popen returns once the bootstrap is executed: spawn's return is the moment
 
     def freezer(self) -> freezers.Freezer:
         """Its cgroup's freezer; SIGSTOP of its process group without one."""

@@ -25,6 +25,20 @@ def test_same_verdict_as_the_process_backend(trial, run, tmp_path, handler):
     assert fault["verified"] and abs(fault["error_ms"]) < 5
 
 
+def test_init_start_offsets_mean_what_they_mean_on_the_process_backend(trial):
+    """init_start is the bootstrap's start as the container signals it, and the image
+    is warm: ten trials of naive_cached under late-eni-attach are all stuck (its
+    lookup at import always precedes the ENI at init_start + 500ms)."""
+    verdicts = []
+    for _ in range(10):
+        result = trial("function.handler=naive_cached", "workload.invocations=3")
+        verdicts.append(result.verdict.verdict)
+        start = next(e for e in result.events if e["kind"] == "init_start")
+        fault = next(e for e in result.events if e["kind"] == "fault")
+        assert fault["planned_ms"] == pytest.approx(start["t_ms"] + 500, abs=0.01)
+    assert verdicts == ["stuck"] * 10
+
+
 @pytest.mark.parametrize("handler", sorted(EXPECTED))
 def test_docker_network_connect_mode(trial, handler):
     result = trial(f"function.handler={handler}", "docker.eni=network")

@@ -17,6 +17,7 @@ from harness.backends.docker import engine as de
 from harness.backends.docker import images as images
 from harness.backends.docker import lab as docker_lab
 from harness.backends.docker.containers import ContainerLauncher
+from harness.backends.docker.containers import warm as warm_image
 from harness.backends.docker.image_rie import ImageRieAPI
 from harness.emulator.api import RuntimeAPI
 from harness.errors import UserError
@@ -78,10 +79,11 @@ class DockerBackend:
         fn = scenario.function
         assert lab.sandbox_container is not None, "the lab is not up"
         launcher = ContainerLauncher(lab.image, lab.sandbox_container, lab.sandbox, lab.labels("function"), fn,
-                                     output, run=lab.run)
+                                     output, run=lab.run, signal_dir=lab.etc.root / "exec")
         if scenario.docker.rie == "image":
             return ImageRieAPI(lab, launcher, history, launch, timeout_s=fn.timeout / 1000, output=output,
                                emulator_log=emulator_log)
+        warm_image(launcher, launch, lab.run)
         launch = dataclasses.replace(launch, description=launcher.describe(launch))
         return RuntimeAPI(lab.sandbox, history, launcher.spawn, launch, timeout_s=fn.timeout / 1000,
                           init_timeout_s=scenario.workload.init_timeout / 1000, function_name=fn.name,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.backends.docker import cleanup as docker_cleanup
 from harness.backends.docker import engine as de
+from harness.backends.docker import exec_signal
 from harness.function import freezer as freezers
 from harness.function.spec import MAX_LINE_BYTES, LaunchSpec, OutputSink
 
@@ -82,10 +83,15 @@ class ContainerProcess:
     _pump: threading.Thread | None = field(default=None, repr=False)
     _removed: bool = False
     on_removed: Callable[[], None] | None = field(default=None, repr=False)  # the run forgets it
+    exec_signal: exec_signal.ExecSignal | None = field(default=None, repr=False)
 
     @property
     def pid(self) -> int:
         return self.host_pid
+
+    def started_ns(self) -> int | None:
+        """When its entrypoint began, as the container signalled it (exec_signal.py)."""
+        return self.exec_signal.result(0) if self.exec_signal is not None else None
 
     def wait(self) -> int:
         try:
@@ -114,6 +120,8 @@ class ContainerProcess:
     def remove(self) -> None:
         if not self._removed:
             self._removed = True
+            if self.exec_signal is not None:
+                self.exec_signal.close()
             try:
                 de.client().api.remove_container(self.container_id, force=True)
             except Exception:
@@ -159,8 +167,11 @@ class ContainerLauncher:
     """Starts runtime containers in the sandbox container's network namespace."""
 
     def __init__(self, image: str, sandbox_container: str, name_prefix: str, labels: dict[str, str],
-                 fn: FunctionConfig, output: OutputSink, run: Manifest | None = None) -> None:
+                 fn: FunctionConfig, output: OutputSink, run: Manifest | None = None,
+                 signal_dir: Path | None = None) -> None:
         self.run = run  # records each container in the run's manifest
+        self.signal_dir = signal_dir  # host directory for the exec FIFOs (None: no signal)
+        self._entrypoint: list[str] | None = None
         self.image = image
         self.sandbox_container = sandbox_container
         self.name_prefix = name_prefix
@@ -178,9 +189,16 @@ class ContainerLauncher:
             return list(self.fn.command or [])
         return [spec.env.get("_HANDLER", self.fn.handler)]
 
+    def image_entrypoint(self) -> list[str]:
+        if self._entrypoint is None:
+            config = de.client().api.inspect_image(self.image).get("Config") or {}
+            self._entrypoint = list(config.get("Entrypoint") or [])
+        return self._entrypoint
+
     def create_args(self, spec: LaunchSpec, name: str, network_mode: str,
-                    env: dict[str, str] | None = None) -> dict[str, Any]:
-        """Arguments of APIClient.create_container for a function container."""
+                    env: dict[str, str] | None = None, exec_fifo: Path | None = None) -> dict[str, Any]:
+        """Arguments of APIClient.create_container for a function container; with
+        exec_fifo, its entrypoint first signals through that FIFO (exec_signal.py)."""
         api = de.client().api
         binds = {}
         if self.fn.code:
@@ -191,6 +209,9 @@ class ContainerLauncher:
         entrypoint = None
         if self.fn.runtime == "command":
             entrypoint = self.command(spec)
+        if exec_fifo is not None:
+            binds[str(exec_fifo)] = {"bind": exec_signal.MOUNT, "mode": "rw"}
+            entrypoint = exec_signal.wrap(entrypoint or [*self.image_entrypoint(), *self.command(spec)])
         host_config = api.create_host_config(network_mode=network_mode, binds=binds or None,  # no swap:
                                              mem_limit=f"{self.fn.memory_mb}m", memswap_limit=f"{self.fn.memory_mb}m")
         return dict(image=self.image, name=name, environment=env if env is not None else container_env(spec),
@@ -200,16 +221,26 @@ class ContainerLauncher:
     def spawn(self, spec: LaunchSpec, generation: int) -> ContainerProcess:
         api = de.client().api
         name = f"{self.name_prefix}-fn{generation}"
-        args = self.create_args(spec, name, f"container:{self.sandbox_container}")
+        signal = exec_signal.ExecSignal(self.signal_dir, generation) if self.signal_dir is not None else None
+        args = self.create_args(spec, name, f"container:{self.sandbox_container}",
+                                exec_fifo=signal.path if signal is not None else None)
         run = self.run
-        if run is not None:
-            cid = docker_cleanup.create_container(run, **args)
-        else:
-            cid = api.create_container(**args)["Id"]
-        api.start(cid)
-        pid = int(api.inspect_container(cid)["State"]["Pid"])
+        try:
+            if run is not None:
+                cid = docker_cleanup.create_container(run, **args)
+            else:
+                cid = api.create_container(**args)["Id"]
+            api.start(cid)
+            pid = int(api.inspect_container(cid)["State"]["Pid"])
+        except BaseException:
+            if signal is not None:
+                signal.close()
+            raise
+        if signal is not None:
+            signal.result(exec_signal.SETTLE_S)  # the entrypoint signals before start returns, normally
         proc = ContainerProcess(generation, cid, pid,
-                                on_removed=(lambda: run.forget("container", name)) if run is not None else None)
+                                on_removed=(lambda: run.forget("container", name)) if run is not None else None,
+                                exec_signal=signal)
         def on_line(raw: bytes) -> None:
             self.output(generation, raw.decode("utf-8", "replace").rstrip("\r"))
 
@@ -224,3 +255,34 @@ class ContainerLauncher:
             started, self._started = self._started, []
         for proc in started:
             proc.remove()
+
+
+_warmed: set[str] = set()
+WARM_TIMEOUT_S = 30
+
+
+def warm(launcher: ContainerLauncher, spec: LaunchSpec, run: Manifest) -> None:
+    """Start the function once, offline, before the trial's first runtime start (once
+    per image and process): a first start reads the image's runtime and the handler's
+    imports from disk, seconds on a cold page cache, so `init_start + 500ms` would land
+    in a different part of the init than on the process backend, whose host runtime is
+    warm. Without a network the bootstrap imports the handler, fails to reach the
+    Runtime API (port 9 of its own loopback) and exits."""
+    if launcher.image in _warmed:
+        return
+    api = de.client().api
+    env = {**container_env(spec), "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9"}
+    args = launcher.create_args(spec, f"{launcher.name_prefix}-warm", "none", env=env)
+    cid = docker_cleanup.create_container(run, **args)
+    try:
+        api.start(cid)
+        api.wait(cid, timeout=WARM_TIMEOUT_S)
+    except Exception:
+        pass  # a warm-up that hangs or fails only leaves the cache as it was
+    finally:
+        try:
+            api.remove_container(cid, force=True)
+            run.forget("container", args["name"])
+        except Exception:
+            pass  # DockerLab.down removes what of the lab is left
+    _warmed.add(launcher.image)
