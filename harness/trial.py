@@ -57,6 +57,12 @@ def _payload_bytes(payload: Any) -> bytes:
     return payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
 
 
+def _checker_params(scenario: Scenario) -> dict[str, Any]:
+    """What of expect: the checker needs, recorded so `enirace judge` sees it too."""
+    n = scenario.expect.healthy_after if scenario.expect is not None else None
+    return {"healthy_after": n} if n else {}
+
+
 def _set_initial_state(lab: Lab, scenario: Scenario, history: History) -> None:
     eni = lab.attach_eni() if scenario.lab.eni == "present" else None
     want_usable = scenario.lab.eni == "present"
@@ -224,7 +230,8 @@ def _build(parts: _Parts, prepared: Prepared, run: Run, trial_id: str, capture: 
     parts.lease = lease = addressing.acquire(scenario.lab.pool, run)
     parts.lab = lab = backend.make_lab(scenario, run, lease.subnet, history.record)
     history.record(schema.TRIAL_START, trial=trial_id, run=run.run_id, subnet=str(lease.subnet.network),
-                   pid=os.getpid(), seed=scenario.seed, schema=schema.SCHEMA_VERSION)
+                   pid=os.getpid(), seed=scenario.seed, schema=schema.SCHEMA_VERSION,
+                   **_checker_params(scenario))
     lab.up()
     if capture:
         parts.sniffer = SandboxCapture(lab.sandbox, history, parts.folder / "capture.pcap")

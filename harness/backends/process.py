@@ -18,6 +18,7 @@ from harness.backends.base import Check, Notify, Remover, RuntimeAPILike
 from harness.emulator.api import RuntimeAPI
 from harness.function import cgroup as cgroups
 from harness.function import contain as contain
+from harness.function import netprobe
 from harness.function.contain import Containment
 from harness.function.handle import RuntimeProcess
 from harness.function.spec import LaunchSpec, OutputSink, split_complete
@@ -27,6 +28,7 @@ from harness.lab.topology import Lab
 from harness.ownership import Run
 
 if TYPE_CHECKING:
+    from harness.emulator.protocol import InvokeOutcome
     from harness.history.recorder import History
     from harness.lab.addressing import Subnet
     from harness.scenario.model import Scenario
@@ -43,7 +45,8 @@ class ProcessLauncher:
 
     def __init__(self, sandbox: str, output: OutputSink, logfile: Path | None = None,
                  etc_prefix: list[str] | None = None, contain: Containment | None = None,
-                 run: Run | None = None, state_dir: Path | None = None) -> None:
+                 run: Run | None = None, state_dir: Path | None = None,
+                 netwatch: netprobe.Watcher | None = None) -> None:
         self.sandbox = sandbox
         self.output = output
         self.logfile = logfile
@@ -59,6 +62,8 @@ class ProcessLauncher:
         self.cgroup_layout = cgroups.detect() if contain is not None and run is not None else None
         self.unenforced: str = ""  # why memory_mb is not enforced, if it is not
         self.started: list[RuntimeProcess] = []
+        # Probes each runtime's cgroup for the function's own network attempts.
+        self.netwatch = netwatch
 
     def check_removed(self) -> None:
         """Raise if a runtime's cgroup could not be emptied or removed (teardown reports it)."""
@@ -78,6 +83,12 @@ class ProcessLauncher:
         if cg.limit_error and not self.unenforced:
             print(f"warning: function.memory_mb is not enforced: {cg.limit_error}", file=sys.stderr)
         self.unenforced = cg.limit_error
+        if self.netwatch is not None:
+            try:
+                self.netwatch.attach(cg, generation, self.run)
+            except BaseException:
+                cg.remove(self.run)
+                raise
         return cg
 
     def spawn(self, spec: LaunchSpec, generation: int) -> RuntimeProcess:
@@ -162,19 +173,48 @@ class ProcessBackend:
         fn = scenario.function
         if fn.user == "root":
             contain.warn_root_once()
+        netwatch = netprobe.Watcher(history)
         launcher = ProcessLauncher(lab.sandbox, output, etc_prefix=lab.etc.mount_prefix(),
                                    contain=contain.Containment(fn.user, fn.memory_mb), run=lab.run,
-                                   state_dir=lab.etc.root)
+                                   state_dir=lab.etc.root, netwatch=netwatch)
         lab.on_down(launcher.check_removed)
         layout = launcher.cgroup_layout
         history.record(schema.CONTAINMENT, user=fn.user, memory_mb=fn.memory_mb, tmp_mb=contain.TMP_SIZE_MB,
                        cgroup=f"v{layout.version}" if layout else None)
-        return RuntimeAPI(lab.sandbox, history, launcher.spawn, launch, timeout_s=fn.timeout / 1000,
-                          init_timeout_s=scenario.workload.init_timeout / 1000, function_name=fn.name,
-                          log=emulator_log, freeze=scenario.workload.freeze)
+        api = RuntimeAPI(lab.sandbox, history, launcher.spawn, launch, timeout_s=fn.timeout / 1000,
+                         init_timeout_s=scenario.workload.init_timeout / 1000, function_name=fn.name,
+                         log=emulator_log, freeze=scenario.workload.freeze)
+        return _Probed(api, netwatch)
 
     def doctor_checks(self) -> list[Check]:
         return []  # the rows every backend needs (privileges, lab, ...) are doctor's own
 
     def removers(self) -> dict[str, Remover]:
         return {}  # namespaces, directories and leases: cleanup's own kinds
+
+
+class _Probed:
+    """The emulator, whose stop() also takes the last network attempts the probe
+    saw (before the trial is judged) and closes the probe."""
+
+    def __init__(self, api: RuntimeAPI, netwatch: netprobe.Watcher) -> None:
+        self._api = api
+        self._netwatch = netwatch
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._api, name)
+
+    def start(self) -> None:
+        self._api.start()
+
+    def init(self) -> str:
+        return self._api.init()
+
+    def invoke(self, payload: bytes) -> tuple[int, InvokeOutcome]:
+        return self._api.invoke(payload)
+
+    def stop(self) -> None:
+        try:
+            self._api.stop()
+        finally:
+            self._netwatch.stop()

@@ -3,6 +3,8 @@
 healthy          no fault touched the function and every invocation succeeded
 recovered        the function ran under a fault and the final invocations succeed
 stuck            the last invocation still fails after the fault cleared
+not_exercised    the fault came and went but the function never tried the network
+                 meanwhile (absorbed by not being there); tests nothing
 fault_not_armed  a fault did not take effect (verify failed, or it never fired)
 harness_error    the harness itself failed; says nothing about the handler
 
@@ -21,12 +23,13 @@ from typing import Any
 
 from harness.checker import windows as win
 from harness.checker.evidence import explain
+from harness.checker.exercise import unexercised
 from harness.checker.recovery import Failure, failures, invocation_ends, recovery_point
 from harness.history import schema
 from harness.history.recorder import Event
 
 # Verdicts that say nothing about the handler, so packets have nothing to explain.
-NOT_ABOUT_THE_HANDLER = ("harness_error", "fault_not_armed")
+NOT_ABOUT_THE_HANDLER = ("harness_error", "fault_not_armed", "not_exercised")
 
 
 @dataclass
@@ -95,9 +98,40 @@ def judge(events: list[Event]) -> Verdict:
         if stop is not None:
             return stop
     verdict = handler_verdict(events)
+    verdict = not_exercised(events, verdict) or verdict
     if verdict.verdict not in NOT_ABOUT_THE_HANDLER:
         verdict.evidence = explain(events)
     return verdict
+
+
+def not_exercised(events: list[Event], verdict: Verdict) -> Verdict | None:
+    """not_exercised for an absorbed trial whose function never tried the network
+    while it was impaired (harness/checker/exercise.py)."""
+    if verdict.verdict != "recovered" or verdict.failed_invocations or verdict.init_errors:
+        return None
+    why = unexercised(events)
+    if why is None:
+        return None
+    out = Verdict("not_exercised", f"the fault never met the function: {why}", **{
+        k: getattr(verdict, k) for k in ("invocations", "fault_cleared_ms", "exposed", "failures")})
+    return out
+
+
+def healthy_after(events: list[Event]) -> int | None:
+    """expect.healthy_after, as the trial recorded it (trial_start)."""
+    return next((e.get("healthy_after") for e in events if e["kind"] == schema.TRIAL_START), None)
+
+
+def _relapse(events: list[Event], ends: list[Event], cleared: float | None, n: int) -> str | None:
+    """Why the last n invocations after the fault cleared are not all good, or None."""
+    starts = {e["n"]: e["t_ms"] for e in events if e["kind"] == schema.INVOKE_START}
+    after = [e for e in ends if cleared is None or starts.get(e["n"], e["t_ms"]) >= cleared]
+    bad = [e for e in after[-n:] if e["status"] != "ok"]
+    if bad:
+        return f"invocation {bad[-1]['n']} failed after it had recovered (healthy_after: {n})"
+    if len(after) < n:
+        return f"only {len(after)} invocation(s) started after the fault cleared; healthy_after: {n} needs {n}"
+    return None
 
 
 def handler_verdict(events: list[Event]) -> Verdict:
@@ -115,6 +149,10 @@ def handler_verdict(events: list[Event]) -> Verdict:
                                 init_errors=sum(1 for e in events if e["kind"] == schema.INIT_ERROR),
                                 fault_cleared_ms=cleared, exposed=exposed, failures=failed)
     point = recovery_point(events, cleared)
+    n_after = healthy_after(events)
+    relapse = _relapse(events, ends, cleared, n_after) if n_after and point is not None else None
+    if relapse is not None:
+        return Verdict("stuck", relapse, **base)
     if point is None:
         last = ends[-1]
         where = ("the fault is still active at the end" if win.still_impaired(windows)

@@ -36,8 +36,9 @@ def _kind(name: str, fields: str, optional: str, doc: str) -> str:
 
 
 # -- the trial and its lab ------------------------------------------------------------------
-TRIAL_START = _kind("trial_start", "trial run subnet pid seed schema", "",
-                    "the trial began: its id, run id, the lab's /24, the harness pid, seed, schema version")
+TRIAL_START = _kind("trial_start", "trial run subnet pid seed schema", "healthy_after",
+                    "the trial began: its id, run id, the lab's /24, the harness pid, seed, schema version "
+                    "(and expect.healthy_after, which the checker needs)")
 CAPTURE_START = _kind("capture_start", "sandbox", "", "the packet capture inside the sandbox began")
 INITIAL_STATE = _kind("initial_state", "eni resolv_conf aspects impairs verified state", "",
                       "the lab's network before any fault, read back from the kernel")
@@ -97,6 +98,13 @@ ICMP_UNREACHABLE = _kind("icmp_unreachable", "reason about sent iface", "",
                          "an ICMP destination unreachable, and what it was about")
 CAPTURE = _kind("capture", "", "file packets kernel_drops over_limit events events_left_out error",
                 "the capture's summary (or why it failed)")
+
+# -- the function's own network attempts (eBPF at its cgroup's connect/sendmsg hooks) ---------------
+NET_PROBE = _kind("net_probe", "generation method", "cgroup error",
+                  "the probe of the runtime's network attempts was attached to its cgroup (or why not)")
+NET_ATTEMPT = _kind("net_attempt", "generation syscall proto dst pid", "",
+                    "the function tried the network: a connect (TCP, or the UDP connect of a DNS lookup) "
+                    "or a sendmsg, seen in the kernel even with no route; dst is address:port")
 
 # -- output and the harness itself ------------------------------------------------------------------
 LOG = _kind("log", "source line", "", "a line of the function's output (the first and last 200 of them)")
