@@ -45,7 +45,13 @@ def remove_netns(ident: str, run_id: str, proof: dict[str, Any], dry_run: bool) 
     found = netns.inode(ident)
     if found is None:
         return GONE, ""
-    if found != proof.get("inode"):
+    if "inode" not in proof:
+        # The run died between creating the mount point and proving the mount: the
+        # file beneath the mount is still the one it made, or the name is not ours.
+        beneath = netns.mount_point_file(ident)
+        if beneath != proof.get("placeholder"):
+            return _mismatch("its mount point file (inode, ctime)", beneath, proof.get("placeholder"))
+    elif found != proof.get("inode"):
         return _mismatch("its inode", found, proof.get("inode"))
     if not dry_run:
         netns.remove(ident)  # kills what runs inside first

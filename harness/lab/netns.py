@@ -13,9 +13,10 @@ import ctypes
 import os
 import signal
 import socket
+import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -83,15 +84,24 @@ def _share_netns_dir() -> None:
     _shared_dir = True
 
 
-def create(name: str) -> None:
+def create(name: str, placed: Callable[[tuple[int, int]], None] | None = None) -> None:
     """A new named namespace, like `ip netns add`, without forking: a short-lived
     thread unshares its network namespace and bind-mounts it on /run/netns/<name>.
-    (pyroute2's create forks a child process for this, ~10 ms per namespace.)"""
+    (pyroute2's create forks a child process for this, ~10 ms per namespace.)
+    `placed` gets the mount point file's (inode, ctime in ns) as soon as it exists,
+    before the mount: the proof that covers a crash between the two (an inode
+    number alone is reused at once on ext4)."""
     if exists(name):
         raise FileExistsError(f"network namespace {name} already exists")
     _share_netns_dir()
     target = path(name)
-    os.close(os.open(target, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444))
+    fd = os.open(target, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+    try:
+        if placed is not None:
+            st = os.fstat(fd)
+            placed((st.st_ino, st.st_ctime_ns))
+    finally:
+        os.close(fd)
     failure: list[OSError] = []
 
     def unshare_and_mount() -> None:
@@ -132,7 +142,7 @@ def create_owned(run: Manifest, name: str, pid: int = 0) -> None:
         if pid:
             attach(name, pid)
         else:
-            create(name)
+            create(name, placed=lambda file: run.prove("netns", name, placeholder=list(file)))
     except BaseException:
         # Both leave nothing behind when they fail (and a name that was taken
         # already is someone else's): nothing of ours to remember.
@@ -145,6 +155,25 @@ def remove_owned(run: Manifest, name: str) -> None:
     remove(name)
     if not exists(name):
         run.forget("netns", name)
+
+
+def mount_point_file(name: str) -> list[int] | None:
+    """[inode, ctime in ns] of the file under /run/netns/<name>, beneath any namespace mounted
+    on it: read through a non-recursive bind of /run/netns, which shows the
+    directory without the mounts on its entries."""
+    view = Path(tempfile.mkdtemp(prefix=".enirace-netns-view-", dir="/run"))
+    try:
+        if _libc.mount(str(NETNS_DIR).encode(), str(view).encode(), b"none", MS_BIND, None) != 0:
+            return None
+        try:
+            st = os.stat(view / name)
+            return [st.st_ino, st.st_ctime_ns]
+        except FileNotFoundError:
+            return None
+        finally:
+            _libc.umount2(str(view).encode(), 2)  # MNT_DETACH
+    finally:
+        view.rmdir()
 
 
 def _setns(fd: int) -> None:

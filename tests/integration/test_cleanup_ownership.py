@@ -156,3 +156,41 @@ def test_cleanup_empties_and_removes_a_dead_runs_frozen_cgroup(version):
             sleeper.wait()
             for d in (group / "child", group):
                 d.rmdir()
+
+
+def _dead_run() -> ownership.Run:
+    run = ownership.Run.register("victim")
+    os.close(run._fd)  # the kernel drops the lock, as on kill -9; the manifest stays
+    run._fd = -1
+    return run
+
+
+def test_a_namespace_made_by_a_run_that_died_before_proving_its_mount_is_removed():
+    """kill -9 between the mount point file and the mount's proof: the manifest holds
+    only the mount point file's inode and ctime, still those of the file under the namespace."""
+    run = _dead_run()
+    name = f"enr-{run.run_id}-1-sbx"
+    run.record("netns", name)
+    netns.create(name, placed=lambda file: run.prove("netns", name, placeholder=list(file)))
+    try:
+        report = cleanup.cleanup()
+        assert f"netns {name}" in report.removed, report
+        assert not netns.exists(name)
+    finally:
+        if netns.exists(name):
+            netns.remove(name)
+
+
+def test_a_same_named_namespace_that_replaced_a_dead_runs_mount_point_is_kept():
+    run = _dead_run()
+    name = f"enr-{run.run_id}-1-vpc"
+    run.record("netns", name)
+    netns.create(name, placed=lambda file: run.prove("netns", name, placeholder=list(file)))
+    netns.remove(name)
+    netns.create(name)  # somebody else's now, under the same name
+    try:
+        report = cleanup.cleanup()
+        assert netns.exists(name), report
+        assert any(item.startswith(f"netns {name}:") for item in report.kept_unproven), report
+    finally:
+        netns.remove(name)
