@@ -28,11 +28,22 @@ def parse_duration_ms(value: Any) -> float:
         raise ValueError(f"{brief(value)} has no unit; write e.g. '500ms' or '2s'")
     m = _DURATION_RE.match(value) if len(value) <= _MAX_TEXT else None
     if not m:
-        raise ValueError(f"{brief(value)} is not a duration; write e.g. '500ms', '2s' or '250us'")
+        raise ValueError(_why_not_a_duration(value))
     ms = float(m.group("num")) * _UNITS_MS[m.group("unit")]
     if ms > MAX_DURATION_MS:
-        raise ValueError(f"{brief(value)} is longer than an hour")
+        raise ValueError(f"{brief(value)} is over the limit of an hour (60m)")
     return ms
+
+
+def _why_not_a_duration(value: str) -> str:
+    """The reason a text is no duration, where one can be told."""
+    text = value.strip() if len(value) <= _MAX_TEXT else ""
+    if text.startswith("-") and _DURATION_RE.match(text[1:]):
+        return f"{brief(value)} is negative; a duration is 0 or more, e.g. '500ms'"
+    hours = re.match(r"^(\d+(?:\.\d+)?)\s*h$", text)
+    if hours:
+        return f"{brief(value)} is over the limit of an hour (60m) (hours are not a unit here)"
+    return f"{brief(value)} is not a duration; write e.g. '500ms', '2s' or '250us'"
 
 
 def format_ms(ms: float) -> str:

@@ -92,7 +92,7 @@ def _error_for(tmp_path, text):
     ("function: {runtime: ruby}\n", "function.runtime", "'ruby'"),
     ("function: {timeout: 3}\n", "function.timeout", "no unit"),
     ("workload: {invocations: -1}\n", "workload.invocations", "greater than or equal"),
-    ("schedule: [{at: 'init_start + -5ms', do: attach_eni}]\n", "schedule[0].at", "not a duration"),
+    ("schedule: [{at: 'init_start + -5ms', do: attach_eni}]\n", "schedule[0].at", "is negative"),
     ("schedule: [{at: 'bogus + 5ms', do: attach_eni}]\n", "schedule[0].at", "unknown event"),
     ("schedule: [{at: 'init_start', do: explode}]\n", "schedule[0].do", "'explode'"),
     ("lab: {pool: 10.0.0.0/33}\n", "lab.pool", "not a network"),

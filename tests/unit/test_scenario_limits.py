@@ -231,3 +231,13 @@ def test_enirace_run_answers_hostile_input_with_one_line_exit_2_in_bounded_memor
     maxrss_kb = int(proc.stdout.rsplit("maxrss_kb=", 1)[1])
     assert maxrss_kb < 100 * 1024, f"{maxrss_kb} KB"
     assert not out.exists()  # refused before any trial folder exists
+
+
+@pytest.mark.parametrize("value,why", [("-5ms", "'-5ms' is negative"), ("2h", "'2h' is over the limit of an hour"),
+                                       ("61m", "'61m' is over the limit of an hour"),
+                                       ("soon", "'soon' is not a duration")])
+def test_a_refused_duration_says_why(value, why):
+    from harness.scenario.triggers import parse_duration_ms
+
+    with pytest.raises(ValueError, match=why):
+        parse_duration_ms(value)
