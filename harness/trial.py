@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import threading
 import time
@@ -168,6 +169,13 @@ def preflight(scenario: Scenario) -> Prepared:
     return Prepared(scenario, launch, backend)
 
 
+def handler_slug(handler: str) -> str:
+    """A handler string as a folder-name part: `Asm::Ns.Type::Method` has `:`, which
+    Windows and GitHub's upload-artifact refuse, and a command may have `/`."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", handler).strip("._-")[:60]
+    return slug or "handler"
+
+
 def run_one_trial(scenario: Scenario | Prepared, run: Run, out_root: Path, trial_id: str | None = None,
                   capture: bool = False) -> TrialResult:
     """One trial of a scenario, or of a Prepared one (then not checked again).
@@ -187,7 +195,7 @@ def run_one_trial(scenario: Scenario | Prepared, run: Run, out_root: Path, trial
         scenario = scenario.model_copy(update={"seed": secrets.randbelow(2**31)})
         prepared = replace(prepared, scenario=scenario)
 
-    trial_id = trial_id or f"{scenario.name}-{scenario.function.handler}-{run.run_id}-{run._labs + 1}"
+    trial_id = trial_id or f"{scenario.name}-{handler_slug(scenario.function.handler)}-{run.run_id}-{run._labs + 1}"
     folder = out_root / trial_id
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "scenario.yaml").write_text(dump(scenario))
