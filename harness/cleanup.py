@@ -24,6 +24,7 @@ from typing import Any
 
 from harness import backends, ownership
 from harness.backends.base import Remover
+from harness.function import cgroup as cgroups
 from harness.lab import netns
 
 REMOVED, GONE, KEPT, LIVE = "removed", "gone", "kept", "live"
@@ -96,6 +97,29 @@ def _write(path: Path, value: str) -> None:
         pass
 
 
+def _thaw_their_freezers(tree: list[Path]) -> None:
+    """Thaw the v1 freezer group of every process in `tree`: a task frozen there
+    ignores SIGKILL until thawed, whichever hierarchy it is killed through (the
+    unified group of a hybrid host's probe, removed before its freezer group)."""
+    layout = cgroups.detect()
+    if layout is None or layout.version != 1 or not layout.freezer:
+        return
+    for cg in tree:
+        for pid in _read_text(cg / "cgroup.procs").split():
+            for line in _read_text(Path(f"/proc/{pid}/cgroup")).splitlines():
+                _, controllers, rel = line.split(":", 2)
+                state = layout.kill / rel.lstrip("/") / "freezer.state"
+                if "freezer" in controllers.split(",") and _read_text(state).strip() not in ("", "THAWED"):
+                    _write(state, "THAWED")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
 def _empty_cgroup(path: Path, timeout_s: float = 5.0) -> None:
     """Thaw `path` and every cgroup below it, kill their processes, wait until none is left."""
     tree = [Path(d) for d, _, _ in os.walk(path)]
@@ -106,6 +130,7 @@ def _empty_cgroup(path: Path, timeout_s: float = 5.0) -> None:
             _write(cg / "freezer.state", "THAWED")  # v1 freezer
     deadline = time.monotonic() + timeout_s
     while True:
+        _thaw_their_freezers(tree)
         if (path / "cgroup.kill").exists():
             _write(path / "cgroup.kill", "1")  # the whole subtree, race-free against forks
         else:

@@ -159,8 +159,8 @@ class Workload(_Strict):
     interval: DurationMs = 200.0
     # Lambda freezes the runtime between invocations (false: the RIE's behaviour).
     freeze: bool = True
-    # Instead of interval: the wait between one invocation's start and the next
-    # (gaps: [200ms, 30s] is 3 invocations), or each one's start time from the first's.
+    # Instead of interval and invocations: the wait between one invocation's start
+    # and the next (gaps: [200ms, 30s] is 3 invocations), or each one's start time.
     gaps: list[DurationMs] | None = Field(default=None, min_length=1, max_length=10_000)
     starts: list[DurationMs] | None = Field(default=None, min_length=1, max_length=10_000)
     init: Literal["eager", "lazy"] = "eager"
@@ -188,11 +188,9 @@ class Workload(_Strict):
         given = self.gaps or self.starts
         if given is None:
             return self
-        n = len(given) + (1 if self.gaps is not None else 0)
-        if "invocations" in self.model_fields_set and self.invocations != n:
-            which = "gaps" if self.gaps is not None else "starts"
-            raise ValueError(f"invocations: {self.invocations}, but {which}: makes {n}; drop invocations")
-        self.invocations = n
+        # They say how many invocations there are, over a scenario's invocations:
+        # `--set workload.gaps=[...]` on any scenario.
+        self.invocations = len(given) + (1 if self.gaps is not None else 0)
         return self
 
     def start_offsets_ms(self) -> list[float]:
