@@ -11,7 +11,7 @@ from rich.table import Table
 
 from harness.cli.common import console
 
-DEFAULT_KINDS = ("python", "dotnet")
+DEFAULT_KINDS = ("python", "dotnet", "nodejs")
 
 
 @click.group()
@@ -20,7 +20,7 @@ def images() -> None:
 
 
 @images.command()
-@click.argument("kinds", nargs=-1, type=click.Choice(["python", "dotnet", "python-rie", "harness", "all"]))
+@click.argument("kinds", nargs=-1, type=click.Choice(["python", "dotnet", "nodejs", "python-rie", "harness", "all"]))
 @click.option("--offline", is_flag=True, help="Do not try to pull the official AWS base images.")
 @click.option("--force", is_flag=True, help="Rebuild even when the sources are unchanged.")
 def build(kinds: tuple[str, ...], offline: bool, force: bool) -> None:
@@ -32,7 +32,7 @@ def build(kinds: tuple[str, ...], offline: bool, force: bool) -> None:
 
     wanted = list(kinds or DEFAULT_KINDS)
     if "all" in wanted:
-        wanted = ["python", "dotnet", "python-rie", "harness"]
+        wanted = ["python", "dotnet", "nodejs", "python-rie", "harness"]
     failed = False
     for kind in wanted:
         started = time.monotonic()

@@ -43,7 +43,8 @@ def function_image(scenario: Scenario) -> str:
     docker.image may name an image kind of containers/ (python, dotnet, python-rie)
     or any local image; without it the kind follows function.runtime."""
     de.client()  # DockerUnavailable (a UserError) says how to start the engine
-    wanted = scenario.docker.image or ("dotnet" if scenario.function.runtime == "dotnet" else "python")
+    runtime = scenario.function.runtime
+    wanted = scenario.docker.image or (runtime if runtime in ("dotnet", "nodejs") else "python")
     if wanted in _resolved:
         return _resolved[wanted]
     if wanted in images.RECIPES:

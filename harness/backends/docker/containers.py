@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 TASK_ROOT = "/var/task"
 # The host's values of these would break the image's own layout.
-_HOST_ONLY_ENV = ("PATH", "PYTHONPATH", "LAMBDA_TASK_ROOT", "DOTNET_ROOT", "HOME")
+_HOST_ONLY_ENV = ("PATH", "PYTHONPATH", "LAMBDA_TASK_ROOT", "DOTNET_ROOT", "HOME", "NODE_PATH")
 
 
 def exit_code(status: int) -> int:

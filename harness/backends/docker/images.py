@@ -52,11 +52,15 @@ RECIPES = {r.kind: r for r in (
            offline_base="lambda-python-offline"),
     Recipe("dotnet", "dotnet", official_base="public.ecr.aws/lambda/dotnet:8",
            offline_base="lambda-dotnet-offline"),
+    Recipe("lambda-nodejs-offline", "nodejs-offline", offline_base="rootfs", base_arg="ROOTFS",
+           extra=("containers/offline-base/lambda-entrypoint.sh",)),
+    Recipe("nodejs", "nodejs", official_base="public.ecr.aws/lambda/nodejs:20",
+           offline_base="lambda-nodejs-offline"),
     Recipe("python-rie", "python-rie", offline_base="python", extra=("harness",)),
     Recipe("harness", "harness", official_base="python:3.12-slim-bookworm", offline_base="rootfs",
            extra=("pyproject.toml",)),
 )}
-FUNCTION_KINDS = ("python", "dotnet", "python-rie", "harness")
+FUNCTION_KINDS = ("python", "dotnet", "nodejs", "python-rie", "harness")
 _pull_failed: set[str] = set()
 
 
@@ -91,6 +95,11 @@ def _host_inputs(kind: str) -> str:
 
         rt = dotnet.locate_runtime()
         return f"dotnet {rt.version if rt else 'missing'}"
+    if kind == "lambda-nodejs-offline":
+        from harness.function import nodejs
+
+        node = nodejs.locate_node()
+        return f"node {node.version} {nodejs.PACKAGE} {nodejs.ric_version(node)}" if node else "node missing"
     return ""
 
 
@@ -215,6 +224,9 @@ def _stage(recipe: Recipe, base: str, ctx: Path, progress: Progress) -> None:
     elif kind == "lambda-dotnet-offline":
         progress("staging the .NET 8 runtime tree from the host")
         stage.dotnet_runtime_tree(ctx / "dotnet")
+    elif kind == "lambda-nodejs-offline":
+        progress("staging node and aws-lambda-ric from the host")
+        stage.nodejs_runtime(ctx)
     elif kind == "python":
         progress("staging wheels: requests")
         reqs = [ln.strip() for ln in (ctx / "requirements.txt").read_text().splitlines() if ln.strip()]

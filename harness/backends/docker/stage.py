@@ -4,6 +4,7 @@ samples, and the enirace-rie drop-in as one stdlib-only file."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -75,6 +76,31 @@ def dotnet_runtime_tree(dest: Path) -> str:
     framework = Path("shared") / dotnet.FRAMEWORK / rt.version
     shutil.copytree(root / framework, dest / framework, symlinks=False)
     return rt.version
+
+
+def nodejs_runtime(ctx: Path) -> str:
+    """The host's node (node/node) and the aws-lambda-ric enirace built on the host
+    (runtime/node_modules/aws-lambda-ric: what it runs, not its build sources), and the
+    offline base's entrypoint; the client's version. Containers cannot reach npm's
+    HTTPS registry reliably, and the client's native addon takes minutes to build."""
+    from harness.function import nodejs
+
+    node = nodejs.locate_node()
+    if node is None:
+        raise StageError(f"no node on the host to copy into the offline base; fix: {nodejs.NODE_FIX}")
+    ric = nodejs.ensure_ric(node)
+    (ctx / "node").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(os.path.realpath(node.path), ctx / "node" / "node")
+    dest = ctx / "runtime" / "node_modules" / nodejs.PACKAGE
+    dest.mkdir(parents=True)
+    for name in ("package.json", "bin", "dist", "LICENSE", "NOTICE", "THIRD-PARTY-LICENSES"):
+        src = ric / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name)
+        elif src.exists():
+            shutil.copy2(src, dest / name)
+    shutil.copy2(REPO_ROOT / "containers" / "offline-base" / "lambda-entrypoint.sh", ctx / "lambda-entrypoint.sh")
+    return nodejs.ric_version(node)
 
 
 def dotnet_function_build(dest: Path) -> str:
