@@ -24,7 +24,7 @@ from harness.scenario.triggers import (  # noqa: F401  (re-exported: callers use
 )
 
 FAULTS = fault_params.FAULT_NAMES
-VERDICTS = ("healthy", "recovered", "stuck", "fault_not_armed", "harness_error")
+VERDICTS = ("healthy", "recovered", "stuck", "not_exercised", "fault_not_armed", "harness_error")
 # Names become folder names (the trial folder under --out): a slug, never a path.
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 NAME_RULE = "letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64"
@@ -215,7 +215,10 @@ class Workload(_Strict):
 
 
 class Expect(_Strict):
-    verdict: list[Literal["healthy", "recovered", "stuck", "fault_not_armed", "harness_error"]]
+    verdict: list[Literal["healthy", "recovered", "stuck", "not_exercised", "fault_not_armed", "harness_error"]]
+    # The last N invocations after the last fault cleared must all succeed, else stuck:
+    # a handler that heals once and fails again has not recovered.
+    healthy_after: int | None = Field(default=None, ge=1, le=10_000)
 
     @field_validator("verdict", mode="before")
     @classmethod
