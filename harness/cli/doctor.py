@@ -113,6 +113,7 @@ def check_lab() -> Check:
 def dotnet_checks() -> list[Check]:
     """The .NET 8 runtime and the C# compiler (optional: only .NET functions need them)."""
     from harness.function import dotnet as dotnet
+    from harness.function import dotnet_doctor
 
     runtime, compiler = dotnet.locate_runtime(), dotnet.locate_compiler()
     return [
@@ -122,6 +123,7 @@ def dotnet_checks() -> list[Check]:
         Check("C# compiler", compiler is not None,
               dotnet.describe_compiler(compiler) if compiler else "not found",
               dotnet.compiler_fix_hint(), required=False),
+        *(Check(name, ok, found, fix, required=False) for name, ok, found, fix in dotnet_doctor.rows()),
     ]
 
 

@@ -71,14 +71,28 @@ def _extract(zip_path: Path) -> Path:
     return final
 
 
+def locate_sdk() -> tuple[str, list[str]] | None:
+    """(the `dotnet` on PATH, its SDK versions) when that dotnet has an SDK:
+    `dotnet publish` needs one, a runtime-only dotnet cannot build."""
+    sdk = shutil.which("dotnet")
+    if sdk is None:
+        return None
+    try:
+        listed = subprocess.run([sdk, "--list-sdks"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    versions = [ln.split()[0] for ln in listed.splitlines() if ln.strip()]
+    return (sdk, versions) if versions else None
+
+
 def _project(code: Path) -> Path:
     """A .csproj folder, published with the SDK into the cache (keyed by the
     sources and the project file); without an SDK, one line with the fix."""
-    sdk = shutil.which("dotnet")
-    listed = subprocess.run([sdk, "--list-sdks"], capture_output=True, text=True).stdout if sdk else ""
-    if not listed.strip():
+    found = locate_sdk()
+    if found is None:
         raise UserError(f"function.code: {code} is a .NET project and building it needs a .NET 8 SDK "
                         f"(none found); fix: {SDK_FIX}")
+    sdk = found[0]
     files = [p for p in code.rglob("*") if p.is_file() and not {"bin", "obj"} & set(p.relative_to(code).parts)]
     final = dotnet.default_cache_root() / "publish" / _digest(files)
     if not final.is_dir():
