@@ -21,8 +21,9 @@ from harness.cli.common import console as cli_console
 from harness.cli.common import require_privileges
 from harness.cli.progress import SweepProgress
 from harness.errors import UserError
-from harness.function import dotnet
+from harness.function import dotnet, nodejs
 from harness.function import launch as functions
+from harness.function.patterns import PATTERNS, RUNTIMES
 from harness.report import write_report
 from harness.report.aggregate import Aggregate, CellAgg
 from harness.sweep import results as res
@@ -51,7 +52,20 @@ def runtime_cases() -> tuple[list[tuple[str, str]], list[str]]:
             cases += [("dotnet", h) for h in functions.dotnet_samples()]
         except UserError as exc:
             skipped.append(f".NET samples: the build failed: {exc}")
-    return cases, skipped
+    return cases + _nodejs_cases(skipped), skipped
+
+
+def _nodejs_cases(skipped: list[str]) -> list[tuple[str, str]]:
+    node = nodejs.locate_node()
+    if node is None:
+        skipped.append(f"Node.js samples: no node on PATH; fix: {nodejs.NODE_FIX}")
+        return []
+    try:
+        nodejs.ensure_ric(node)  # once, here, rather than racing in the workers
+    except UserError as exc:
+        skipped.append(f"Node.js samples: {exc}")
+        return []
+    return [("nodejs", h) for h in nodejs.samples()]
 
 
 def docker_note() -> str:
@@ -127,6 +141,10 @@ def run_demo_sweep(console: Console, scenarios_dir: Path, out: Path, workers: in
     for title, panel_table in verdict_tables(report.agg):
         console.print(title, style="bold", highlight=False)
         console.print(panel_table)
+    matrix = pattern_table(report.agg)
+    if matrix is not None:
+        console.print("the same logic in three languages: the verdict by pattern", style="bold", highlight=False)
+        console.print(matrix)
     errors = stuck_errors(report.agg)
     if errors:
         console.print("stuck, and what the handler kept failing with:")
@@ -178,6 +196,35 @@ def verdict_tables(agg: Aggregate) -> list[tuple[str, Table]]:
             table.add_row(row.replace(" · ", " "), *(cell_text(agg, c) if c else "" for c in cells))
         tables.append((f"{panel.name}: {where}", table))
     return tables
+
+
+def pattern_table(agg: Aggregate, column: str | None = "500ms") -> Table | None:
+    """Rows: the samples' patterns; columns: each panel's runtimes, so a failure of one
+    language stands out from a failure of the pattern. An offset panel shows `column`
+    (None: its last one). None when the cells hold fewer than two runtimes' samples."""
+    by_case: dict[tuple[int, str, str], CellAgg] = {}
+    for c in agg.cells.values():
+        runtime, _, handler = c.row.replace(" · ", " ").partition(" ")
+        panel = agg.panels[c.plan]
+        if panel.x is None or c.x_label == (column or panel.xs[-1]):
+            by_case[(c.plan, runtime, handler)] = c
+    runtimes = [r for r in RUNTIMES if any(k[1] == r for k in by_case)]
+    if len(runtimes) < 2:
+        return None
+    table = Table()
+    table.add_column("pattern", no_wrap=True)
+    for panel in agg.panels:
+        for r in runtimes:
+            at = f" +{column or panel.xs[-1]}" if panel.x is not None else ""
+            table.add_column(f"{panel.name}{at}\n{r}", no_wrap=True)
+    for pattern in PATTERNS:
+        texts = []
+        for panel in agg.panels:
+            for r in runtimes:
+                cell = by_case.get((panel.plan, r, pattern.handlers.get(r, "")))
+                texts.append(cell_text(agg, cell) if cell else "[dim]-[/]")
+        table.add_row(pattern.name, *texts)
+    return table
 
 
 def stuck_errors(agg: Aggregate) -> list[str]:

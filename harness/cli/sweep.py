@@ -17,6 +17,7 @@ from rich.console import Console
 
 from harness import cleanup
 from harness.cli.common import EXIT_OK, console, require_privileges
+from harness.cli.demo import pattern_table
 from harness.cli.progress import SweepProgress
 from harness.report import MAX_TIMELINES, write_report
 from harness.report.aggregate import VALID, Aggregate
@@ -57,6 +58,9 @@ def report_and_summarise(console: Console, out: Path, max_timelines: int | None 
         report = write_report(out, max_timelines or MAX_TIMELINES)
     agg = report.agg
     console.print(summary_table(agg))
+    matrix = pattern_table(agg, column=None)  # samples of several languages: line them up by pattern
+    if matrix is not None:
+        console.print(matrix)
     flaky = sum(1 for c in agg.cells.values() if agg.status(c) == "flaky")
     stuck = sum(1 for c in agg.cells.values() if agg.status(c) == "stuck")
     lost = f" · {len(agg.lost)} trial(s) whose worker died, retried on resume" if agg.lost else ""

@@ -30,9 +30,42 @@ def test_dotnet_is_skipped_with_the_fix_when_it_cannot_run(monkeypatch):
     from harness.function import dotnet as dotnet
 
     monkeypatch.setattr(dotnet, "locate_runtime", lambda: None)
+    monkeypatch.setattr(demo.nodejs, "locate_node", lambda: None)
     cases, skipped = demo.runtime_cases()
     assert {r for r, _ in cases} == {"python"}
-    assert len(skipped) == 1 and ".NET samples: no .NET 8 runtime; fix:" in skipped[0]
+    assert len(skipped) == 2 and ".NET samples: no .NET 8 runtime; fix:" in skipped[0]
+    assert skipped[1].startswith("Node.js samples: no node on PATH; fix: apt-get install -y nodejs npm")
+
+
+def test_the_pattern_table_lines_the_languages_up(tmp_path):
+    from collections import Counter
+
+    from harness.report.aggregate import Aggregate, CellAgg, PanelLayout
+    from harness.sweep.axes import make_axis
+
+    def cell(plan, row, x, verdicts):
+        return CellAgg(f"{plan}{row}{x}", plan, "s", {}, "g", row, x, Counter(verdicts),
+                       failed_any=verdicts.get("stuck", 0) + verdicts.get("failed", 0))
+
+    offsets = make_axis("schedule[0].at.offset", "200ms,500ms")
+    panels = [PanelLayout(0, "late-eni-attach", offsets, [], ["200ms", "500ms"], {}),
+              PanelLayout(1, "eni-swap", None, [], ["as scheduled"], {})]
+    cells = [cell(0, "python naive_cached", "500ms", {"stuck": 1}),
+             cell(0, "python naive_cached", "200ms", {"recovered": 1}),
+             cell(0, "nodejs cached_lookup", "500ms", {"stuck": 1}),
+             cell(1, "nodejs cached_lookup", "as scheduled", {"recovered": 1, "failed": 1})]
+    agg = Aggregate(None, {}, tmp_path, {c.cell_id: c for c in cells}, {}, panels)  # type: ignore[arg-type]
+    table = demo.pattern_table(agg)
+    assert table is not None
+    headers = [str(c.header) for c in table.columns]
+    assert headers == ["pattern", "late-eni-attach +500ms\npython", "late-eni-attach +500ms\nnodejs",
+                       "eni-swap\npython", "eni-swap\nnodejs"]
+    rows = {c.header: list(c.cells) for c in table.columns}
+    cached = rows["pattern"].index("cached failure")
+    assert [rows[h][cached] for h in headers[1:]] == ["[bold red]stuck[/]", "[bold red]stuck[/]", "[dim]-[/]",
+                                                      "[yellow]recovered[/]"]
+    one_runtime = Aggregate(None, {}, tmp_path, {cells[0].cell_id: cells[0]}, {}, panels)  # type: ignore[arg-type]
+    assert demo.pattern_table(one_runtime) is None
 
 
 def test_both_scenarios_when_present():
