@@ -60,6 +60,8 @@ def bodies(result):
     ("Signatures.OnlyContext::Handle", "{}", ""),
     ("Signatures.Streams::Echo", "{a: 1}", 'echo:{"a": 1}'),
     ("Signatures.Pocos::Handle", "{Id: 41, Name: abc}", '{"Id":42,"Name":"ABC"}'),
+    # An overload picked by its full signature, as MethodInfo.ToString() prints it.
+    ("Signatures.Overloaded::Void Handle(System.IO.Stream)", "{}", ""),
 ])
 def test_each_signature_family(trial, functions, handler, payload, expected):
     result = dotnet(trial, functions["Signatures"], f"Signatures::{handler}", f"workload.payload={payload}", *QUIET)
