@@ -9,9 +9,10 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core.core_schema import ValidationInfo
 
 from harness.errors import PoolError, ScenarioError
-from harness.scenario import fault_params, limits, overrides, pool
+from harness.scenario import fault_params, handlers, limits, overrides, pool
 from harness.scenario.limits import brief
 from harness.scenario.triggers import (  # noqa: F401  (re-exported: callers use scenario.Trigger etc.)
     LIFECYCLE_EVENTS,
@@ -58,11 +59,11 @@ class FunctionConfig(_Strict):
 
     @field_validator("handler")
     @classmethod
-    def _handler(cls, v: str) -> str:
-        # Part of the trial folder's name, so bounded well below a file name's 255 bytes.
-        if len(v.encode()) > 128 or not re.fullmatch(r"[A-Za-z_][\w.:]*", v):
-            raise ValueError(f"{brief(v)} is not a handler name (module.function or a sample name, "
-                             "at most 128 bytes)")
+    def _handler(cls, v: str, info: ValidationInfo) -> str:
+        # runtime is declared before handler, so it is validated first.
+        problem = handlers.problem(info.data.get("runtime"), v)
+        if problem:
+            raise ValueError(problem)
         return v
 
     @field_validator("name")
