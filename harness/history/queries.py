@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from harness.history.schema import INVOKE_START
+from harness.history.schema import FREEZE, INVOKE_START, THAW
 
 Event = dict[str, Any]
 
@@ -24,3 +24,27 @@ def of_kind(events: Iterable[Event], *kinds: str) -> list[Event]:
 def invoke_starts(events: Iterable[Event]) -> dict[int, float]:
     """When each invocation started, by its number n."""
     return {e["n"]: e["t_ms"] for e in events if e["kind"] == INVOKE_START}
+
+
+def frozen_spans(events: Iterable[Event]) -> list[dict[str, Any]]:
+    """Each freeze with the thaw that ended it: start and end (t_ms; end None
+    when the trial ended frozen), frozen_ms (the emulator's own monotonic
+    measure when thawed), the generation, the method, whether both changes were
+    verified, and why it was thawed (invoke or shutdown)."""
+    spans: list[dict[str, Any]] = []
+    open_span: dict[str, Any] | None = None
+    for e in sorted(events, key=lambda e: e["t_ms"]):
+        if e["kind"] == FREEZE:
+            if open_span is not None:  # a freeze with no thaw before it: its runtime is gone
+                spans.append(open_span)
+            open_span = {"start": e["t_ms"], "end": None, "frozen_ms": None, "generation": e.get("generation"),
+                         "method": e.get("method", ""), "verified": bool(e.get("verified")), "reason": "",
+                         "state": e.get("state", ""), "detail": e.get("detail", "")}
+        elif e["kind"] == THAW and open_span is not None:
+            open_span.update(end=e["t_ms"], frozen_ms=e.get("frozen_ms", e["t_ms"] - open_span["start"]),
+                             reason=e.get("reason", ""), thaw_verified=bool(e.get("verified")))
+            spans.append(open_span)
+            open_span = None
+    if open_span is not None:
+        spans.append(open_span)
+    return spans

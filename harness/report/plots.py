@@ -27,6 +27,7 @@ STATUS_COLOUR = {"ok": "#2e7d32", "error": "#c62828", "timeout": "#ef6c00", "ini
 VERDICT_COLOUR = {"healthy": "#2e7d32", "recovered": "#b26a00", "stuck": "#c62828",
                   "fault_not_armed": "#8e24aa", "harness_error": "#424242"}
 IMPAIRED = "#ffcdd2"
+FROZEN = "#bbdefb"
 INIT_FAILED = "#ce93d8"
 
 
@@ -83,9 +84,21 @@ def _load(folder: Path) -> list[dict[str, Any]]:
         return []
 
 
+def frozen_shading(events: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """(start, stop) in ms of each span the runtime was verifiably frozen; a span
+    the trial ended in stops at the last event."""
+    end = max((e["t_ms"] for e in events), default=0.0)
+    return [(s["start"], s["end"] if s["end"] is not None else end)
+            for s in queries.frozen_spans(events) if s["verified"]]
+
+
 def _draw_trial(ax: Any, y: float, events: list[dict[str, Any]]) -> float:
     """One trial's row; returns where its last event is."""
     end = max((e["t_ms"] for e in events), default=0.0)
+    for start, stop in frozen_shading(events):
+        # Below the impaired shading's band: a fault fired while frozen shows both.
+        ax.add_patch(Rectangle((start, y - 0.48), stop - start, 0.2, facecolor=FROZEN, edgecolor="none",
+                               zorder=1))
     for start, stop in impaired_windows(events):
         ax.add_patch(Rectangle((start, y - 0.48), (stop if stop is not None else end) - start, 0.96,
                                facecolor=IMPAIRED, edgecolor="none", zorder=0))
@@ -129,11 +142,12 @@ def timelines(agg: Aggregate, panel: PanelLayout, row: str, chosen: list[dict[st
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(f"{panel.name} · {row}: trial timelines", loc="left", fontsize=11, fontweight="bold")
     legend = [Patch(facecolor=IMPAIRED, label="network impaired (no usable ENI)"),
+              Patch(facecolor=FROZEN, label="runtime frozen"),
               Patch(facecolor=STATUS_COLOUR["ok"], label="invocation ok"),
               Patch(facecolor=STATUS_COLOUR["error"], label="invocation failed"),
               Patch(facecolor=STATUS_COLOUR["timeout"], label="timed out"),
               Patch(facecolor="#1565c0", label="init (spawn → first /next)"),
               Patch(facecolor=INIT_FAILED, label="init failed"),
               Line2D([0], [0], color="black", linestyle="--", label="fault fired")]
-    fig.legend(handles=legend, loc="outside lower center", ncol=7, fontsize=8, frameon=False)
+    fig.legend(handles=legend, loc="outside lower center", ncol=8, fontsize=8, frameon=False)
     return fig

@@ -15,9 +15,11 @@ from harness.history import queries, schema
 VERDICT_STYLE = {"healthy": "bold green", "recovered": "bold yellow", "stuck": "bold red",
                  "not_exercised": "bold magenta", "fault_not_armed": "bold magenta", "harness_error": "bold red"}
 QUIET = {schema.LOG, schema.RESOLVER_QUERY, schema.SERVICE_REQUEST, schema.INVOKE_START, schema.DNS_QUERY,
-         schema.DNS_ANSWER, schema.TCP_SYN, schema.SCHEDULE, schema.CAPTURE_START}
+         schema.DNS_ANSWER, schema.TCP_SYN, schema.SCHEDULE, schema.CAPTURE_START, schema.THAW}
 PACKETS = set(schema.PACKET)
 PACKET_NOTABLE = PACKETS - {schema.DNS_ANSWER}
+# Shorter frozen spans (init done, then the first event right away) only in --verbose.
+MIN_FROZEN_MS = 10.0
 
 
 def _detail(detail: Any) -> str:
@@ -67,6 +69,31 @@ def _error(text: str, limit: int = 140) -> str:
 def _short(text: str, limit: int = 110) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _span_ms(ms: float) -> str:
+    return f"{ms / 1000:.1f} s" if ms >= 1000 else f"{ms:.1f} ms"
+
+
+def frozen_row(span: dict[str, Any], starts: dict[int, float], verbose: bool = False) -> tuple[str, Text] | None:
+    """One row per frozen span, at the freeze: how long, which runtime, how, and
+    what thawed it; None for a short verified span outside --verbose."""
+    who = f"runtime #{span['generation']}"
+    how = ("SIGSTOP fallback, visible to the function" if span["method"] == "sigstop" else span["method"])
+    if not span["verified"]:
+        return "frozen", Text(f"freeze of {who} NOT verified ({how}): {span['state']} {span['detail']}".rstrip(),
+                              style="bold red")
+    if span["end"] is None:
+        return "frozen", Text(f"{who} ({how}) until the trial ended", style="blue")
+    took = span["frozen_ms"]
+    if took < MIN_FROZEN_MS and not verbose and span["method"] != "sigstop":
+        return None
+    after = [n for n, t in starts.items() if t >= span["start"]]
+    why = f"thawed for invoke {min(after)}" if span["reason"] == "invoke" and after else f"thawed ({span['reason']})"
+    text = Text(f"{_span_ms(took)}  {who} ({how}), {why}", style="blue")
+    if not span.get("thaw_verified", True):
+        text.append("  thaw NOT verified", style="bold red")
+    return "frozen", text
 
 
 def describe(event: dict[str, Any], starts: dict[int, float]) -> tuple[str, Text] | None:
@@ -138,6 +165,9 @@ def describe(event: dict[str, Any], starts: dict[int, float]) -> tuple[str, Text
         return f"invoke {n}", text
     if kind == schema.HARNESS_ERROR:
         return "HARNESS", Text(str(event.get("error")), style="bold red")
+    if kind == schema.THAW and not event.get("verified"):
+        return "thaw", Text(f"runtime #{event.get('generation')} NOT thawed ({event.get('method')}): "
+                            f"{event.get('state')} {event.get('detail', '')}".rstrip(), style="bold red")
     return None
 
 
@@ -149,6 +179,8 @@ def render(console: Console, title: str, events: list[dict[str, Any]], verdict: 
     table.add_column(no_wrap=True)
     table.add_column(overflow="fold")
     starts = queries.invoke_starts(events)
+    spans = {span["start"]: span for span in queries.frozen_spans(events)}
+
     def shown_at(event: dict[str, Any]) -> float:
         # An invocation's row sits at its start; its outcome is the row's content.
         if event["kind"] == schema.INVOKE_END:
@@ -156,8 +188,13 @@ def render(console: Console, title: str, events: list[dict[str, Any]], verdict: 
         return event["t_ms"]
 
     for event in sorted(events, key=shown_at):
-        row = describe(event, starts)
         t = shown_at(event)
+        if event["kind"] == schema.FREEZE:
+            row = frozen_row(spans[t], starts, verbose)
+            if row is not None:
+                table.add_row(f"{t:9.1f} ms", *row)
+            continue
+        row = describe(event, starts)
         if row is None:
             if not verbose or event["kind"] not in QUIET:
                 continue
