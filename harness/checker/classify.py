@@ -47,7 +47,9 @@ _CLASSES: list[tuple[str, re.Pattern[str]]] = [
 # The operating system's own words, preferred over library wrappers in headlines.
 _OS_PHRASES = ("Temporary failure in name resolution", "Resource temporarily unavailable",
                "Name or service not known", "Network is unreachable", "No route to host",
-               "Connection refused", "Connection reset by peer", "Connection reset")
+               "Connection refused", "Connection reset by peer", "Connection reset",
+               # Node's: the code is the cause (its messages are "getaddrinfo EAI_AGAIN host")
+               "getaddrinfo EAI_AGAIN", "getaddrinfo ENOTFOUND")
 
 
 def error_text(event: dict[str, Any]) -> str:

@@ -199,9 +199,9 @@ def verdict_tables(agg: Aggregate) -> list[tuple[str, Table]]:
 
 
 def pattern_table(agg: Aggregate, column: str | None = "500ms") -> Table | None:
-    """Rows: the samples' patterns; columns: each panel's runtimes, so a failure of one
-    language stands out from a failure of the pattern. An offset panel shows `column`
-    (None: its last one). None when the cells hold fewer than two runtimes' samples."""
+    """Rows: the samples' patterns, one sub-row per runtime; columns: the panels, so a
+    failure of one language stands out from a failure of the pattern. An offset panel
+    shows `column` (None: its last one). None when fewer than two runtimes ran."""
     by_case: dict[tuple[int, str, str], CellAgg] = {}
     for c in agg.cells.values():
         runtime, _, handler = c.row.replace(" · ", " ").partition(" ")
@@ -213,17 +213,18 @@ def pattern_table(agg: Aggregate, column: str | None = "500ms") -> Table | None:
         return None
     table = Table()
     table.add_column("pattern", no_wrap=True)
+    table.add_column("runtime handler", no_wrap=True)
     for panel in agg.panels:
-        for r in runtimes:
-            at = f" +{column or panel.xs[-1]}" if panel.x is not None else ""
-            table.add_column(f"{panel.name}{at}\n{r}", no_wrap=True)
+        at = f" +{column or panel.xs[-1]}" if panel.x is not None else ""
+        table.add_column(f"{panel.name}{at}", no_wrap=True)
     for pattern in PATTERNS:
-        texts = []
-        for panel in agg.panels:
-            for r in runtimes:
-                cell = by_case.get((panel.plan, r, pattern.handlers.get(r, "")))
-                texts.append(cell_text(agg, cell) if cell else "[dim]-[/]")
-        table.add_row(pattern.name, *texts)
+        present = [r for r in runtimes if r in pattern.handlers]
+        for i, r in enumerate(present):
+            handler = pattern.handlers[r]
+            cells = [by_case.get((panel.plan, r, handler)) for panel in agg.panels]
+            table.add_row(pattern.name if i == 0 else "", f"{r} {handler}",
+                          *(cell_text(agg, c) if c else "[dim]-[/]" for c in cells),
+                          end_section=i == len(present) - 1)
     return table
 
 
