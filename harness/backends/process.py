@@ -166,7 +166,7 @@ class ProcessBackend:
         """Nothing beyond what every trial checks (launch spec, pool)."""
 
     def make_lab(self, scenario: Scenario, run: Run, subnet: Subnet, notify: Notify) -> Lab:
-        return Lab(run, subnet, notify=notify)
+        return Lab(run, subnet, notify=notify, config=scenario.lab)
 
     def make_runtime_api(self, scenario: Scenario, lab: Lab, history: History, launch: LaunchSpec,
                          output: OutputSink, emulator_log: Callable[[str], None]) -> RuntimeAPILike:

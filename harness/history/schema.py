@@ -82,7 +82,14 @@ FAULT_SKIPPED = _kind("fault_skipped", "fault trigger why", "", "a schedule entr
 
 # -- the lab's services ---------------------------------------------------------------------------
 RESOLVER_QUERY = _kind("resolver_query", "name qtype rcode", "", "the vpc's resolver got a query, and its answer")
-SERVICE_REQUEST = _kind("service_request", "client path", "", "the internal service got an HTTP request")
+SERVICE_REQUEST = _kind("service_request", "client path", "port server",
+                        "the internal service got an HTTP request (from client:port, at its address server)")
+SERVICE_CLOSE = _kind("service_close", "client port server how idle_ms", "",
+                      "the service closed an idle keep-alive connection (lab.service.keepalive_timeout), "
+                      "with a FIN or a RST")
+NAT = _kind("nat", "address idle_timeout_s on_expired", "namespace service_namespace",
+            "the lab's NAT (lab.nat): its address, how long an idle flow is remembered, and what the "
+            "next packet of a forgotten flow gets (rst or drop)")
 
 # -- packet evidence (decoded from the capture when the trial ends) ----------------------------------
 _DNS = "iface src dst id name qtype"
@@ -93,7 +100,12 @@ TCP_SYN = _kind("tcp_syn", "flow dst answered retransmits iface", "",
                 "a connection attempt (first SYN) and whether a SYN-ACK came")
 TCP_RETRANSMIT = _kind("tcp_retransmit", "what flow dst count iface", "bytes",
                        "a SYN or a data segment sent again")
-TCP_RST = _kind("tcp_rst", "flow sent iface", "", "a TCP reset, either way")
+TCP_RST = _kind("tcp_rst", "flow sent iface", "idle_ms",
+                "a TCP reset, either way (idle_ms: how long the flow had been silent before the "
+                "sandbox's packet that drew it)")
+TCP_FIN = _kind("tcp_fin", "flow sent iface", "", "a TCP FIN, either way: one side closed the connection")
+TCP_SEND_AFTER_FIN = _kind("tcp_send_after_fin", "flow dst after_ms bytes iface", "",
+                           "the sandbox sent data on a connection the peer had closed (after_ms after its FIN)")
 ICMP_UNREACHABLE = _kind("icmp_unreachable", "reason about sent iface", "",
                          "an ICMP destination unreachable, and what it was about")
 CAPTURE = _kind("capture", "", "file packets kernel_drops over_limit events events_left_out error",
@@ -119,7 +131,8 @@ INVOCATION = (INVOKE_START, TIMEOUT, INVOKE_END)
 FAULTS = (FAULT, FAULT_STEP_CANCELLED, FAULT_SKIPPED)
 # The events carrying `aspects`: replayed in order, they give the impaired windows.
 NETWORK_STATE = (INITIAL_STATE, FAULT)
-PACKET = (DNS_QUERY, DNS_ANSWER, TCP_SYN, TCP_RETRANSMIT, TCP_RST, ICMP_UNREACHABLE)
+PACKET = (DNS_QUERY, DNS_ANSWER, TCP_SYN, TCP_RETRANSMIT, TCP_RST, TCP_FIN, TCP_SEND_AFTER_FIN,
+          ICMP_UNREACHABLE)
 OUTPUT = (LOG, LOG_DROPPED)
 
 

@@ -48,6 +48,14 @@ class Subnet:
     def service(self) -> IPv4Address:
         return self._host(10)
 
+    @property
+    def nat(self) -> IPv4Address:
+        """The NAT's address: what the service sees as every client's (lab.nat)."""
+        return self._host(250)
+
+    def host(self, n: int) -> IPv4Address:
+        return self._host(n)
+
     def eni(self, slot: int) -> IPv4Address:
         """ENI A is slot 0, B slot 1, ... (swaps to a new IP take the next slot)."""
         return self._host(100 + slot)

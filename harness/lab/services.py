@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import select
 import socket
 import socketserver
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +19,7 @@ from dnslib import QTYPE, RCODE, RR, A, DNSRecord
 from harness.history import schema
 from harness.lab import netns
 from harness.lab.netserver import NamespacedTCPServer, NamespacedUDPServer
+from harness.scenario.lab_config import DNS_TTL_S
 
 SERVICE_NAME = "svc.internal"
 SERVICE_PORT = 8080
@@ -33,9 +36,10 @@ class Resolver:
     (answer after `delay_s`)."""
 
     def __init__(self, ns: str, address: IPv4Address, names: dict[str, IPv4Address],
-                 notify: Notify | None = None) -> None:
+                 notify: Notify | None = None, ttl: int = DNS_TTL_S) -> None:
         self.ns = ns
         self.address = address
+        self.ttl = ttl
         self.names = {k.rstrip(".").lower(): v for k, v in names.items()}
         self.names[PROBE_NAME] = address
         self.mode = "answer"
@@ -57,13 +61,28 @@ class Resolver:
         with self._lock:
             self.mode, self.delay_s = mode, delay_s
 
+    def set_name(self, name: str, address: IPv4Address) -> None:
+        with self._lock:
+            self.names[name] = address
+
+    def lookup(self, name: str, timeout_s: float = 0.5) -> tuple[str, list[str]]:
+        """Ask the resolver for `name` as a client would: (rcode, A answers)."""
+        reply = self._ask(name, timeout_s)
+        if reply is None:
+            return "NO_ANSWER", []
+        return str(RCODE[reply.header.rcode]), [str(rr.rdata) for rr in reply.rr if rr.rtype == QTYPE.A]
+
     def probe(self, timeout_s: float) -> str:
         """Ask the resolver for PROBE_NAME from inside the vpc namespace: its rcode
         (NOERROR, SERVFAIL, ...), or "NO_ANSWER" if nothing came within timeout_s."""
+        reply = self._ask(PROBE_NAME, timeout_s)
+        return "NO_ANSWER" if reply is None else str(RCODE[reply.header.rcode])
+
+    def _ask(self, name: str, timeout_s: float) -> DNSRecord | None:
         sock = netns.socket_in(self.ns, socket.AF_INET, socket.SOCK_DGRAM)
         try:
             sock.settimeout(timeout_s)
-            query = DNSRecord.question(PROBE_NAME)
+            query = DNSRecord.question(name)
             sock.sendto(query.pack(), (str(self.address), 53))
             deadline = time.monotonic() + timeout_s
             while True:
@@ -71,10 +90,10 @@ class Resolver:
                 try:
                     data = sock.recv(4096)
                 except TimeoutError:
-                    return "NO_ANSWER"
+                    return None
                 reply = DNSRecord.parse(data)
                 if reply.header.id == query.header.id:
-                    return str(RCODE[reply.header.rcode])
+                    return reply
         finally:
             sock.close()
 
@@ -89,6 +108,7 @@ class Resolver:
         with self._lock:
             self.queries += 0 if probe else 1
             mode, delay_s = self.mode, self.delay_s
+            address = self.names.get(qname)
         if mode == "drop":
             if self.notify and not probe:
                 self.notify(schema.RESOLVER_QUERY, name=qname, qtype=qtype, rcode="DROPPED")
@@ -99,9 +119,9 @@ class Resolver:
         if mode in ("servfail", "nxdomain"):
             reply.header.rcode = RCODE.SERVFAIL if mode == "servfail" else RCODE.NXDOMAIN
             rcode = mode.upper()
-        elif qname in self.names:
+        elif address is not None:
             if request.q.qtype == QTYPE.A:
-                reply.add_answer(RR(request.q.qname, QTYPE.A, rdata=A(str(self.names[qname])), ttl=5))
+                reply.add_answer(RR(request.q.qname, QTYPE.A, rdata=A(str(address)), ttl=self.ttl))
             elif request.q.qtype == QTYPE.AAAA:
                 pass  # NODATA: the name exists, it just has no IPv6 address
             rcode = "NOERROR"
@@ -122,20 +142,45 @@ class _DNSHandler(socketserver.BaseRequestHandler):
 
 
 class Service:
-    """The internal HTTP service the handlers call (the on-prem system)."""
+    """The internal HTTP service the handlers call (the on-prem system). With
+    `keepalive_s` it closes a keep-alive connection idle that long, with a FIN
+    (close fin) or a RST (close rst: SO_LINGER 0), as servers with a keep-alive
+    timeout do (nginx 75 s, Node 5 s, an ALB 60 s). It can listen at more than
+    one address (a dns move_to brings up the new one)."""
 
     def __init__(self, ns: str, address: IPv4Address, port: int = SERVICE_PORT,
-                 notify: Notify | None = None) -> None:
+                 notify: Notify | None = None, keepalive_s: float | None = None,
+                 close: str = "fin") -> None:
+        self.ns, self.port = ns, port
         self.notify = notify
+        self.keepalive_s = keepalive_s
+        self.close = close
         self.requests = 0
         self._lock = threading.Lock()
-        self._server = NamespacedTCPServer(ns, (str(address), port), _ServiceHandler, service=self)
+        self._servers = {str(address): self._listener(address)}
+
+    def _listener(self, address: IPv4Address) -> NamespacedTCPServer:
+        return NamespacedTCPServer(self.ns, (str(address), self.port), _ServiceHandler, service=self)
+
+    @property
+    def addresses(self) -> list[str]:
+        return list(self._servers)
 
     def start(self) -> None:
-        self._server.start("service")
+        for server in self._servers.values():
+            server.start("service")
 
     def stop(self) -> None:
-        self._server.stop()
+        for server in list(self._servers.values()):
+            server.stop()
+
+    def listen_also(self, address: IPv4Address) -> None:
+        server = self._listener(address)
+        server.start("service")
+        self._servers[str(address)] = server
+
+    def stop_listening(self, address: IPv4Address) -> None:
+        self._servers.pop(str(address)).stop()
 
     def count(self) -> int:
         with self._lock:
@@ -149,6 +194,35 @@ class _ServiceHandler(BaseHTTPRequestHandler):
     # client's delayed ACK adds ~40 ms to every reply.
     disable_nagle_algorithm = True
 
+    def handle(self) -> None:
+        service: Service = self.server.service  # type: ignore[attr-defined]
+        self.close_connection = True
+        self.handle_one_request()
+        while not self.close_connection:
+            if service.keepalive_s is not None and not self._request_within(service.keepalive_s):
+                self._close_idle(service)
+                return
+            self.handle_one_request()
+
+    def _request_within(self, timeout_s: float) -> bool:
+        # The clients here never pipeline, so nothing waits in rfile's buffer:
+        # the socket alone says whether a next request has begun.
+        readable, _, _ = select.select([self.connection], [], [], timeout_s)
+        return bool(readable)
+
+    def _close_idle(self, service: Service) -> None:
+        server = self.connection.getsockname()
+        if service.close == "rst":
+            # Linger 0: close() sends a RST and drops the connection at once.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            # Closed here, not by socketserver: its shutdown(SHUT_WR) would send a FIN first.
+            self.rfile.close()
+            self.connection.close()
+        if service.notify:
+            service.notify(schema.SERVICE_CLOSE, client=self.client_address[0], port=self.client_address[1],
+                           server=f"{server[0]}:{server[1]}", how=service.close,
+                           idle_ms=round(service.keepalive_s * 1000, 3))
+
     def do_GET(self) -> None:
         service: Service = self.server.service  # type: ignore[attr-defined]
         n = service.count()
@@ -160,7 +234,9 @@ class _ServiceHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
         if service.notify:
-            service.notify(schema.SERVICE_REQUEST, client=self.client_address[0], path=self.path)
+            server = self.connection.getsockname()
+            service.notify(schema.SERVICE_REQUEST, client=self.client_address[0], path=self.path,
+                           port=self.client_address[1], server=f"{server[0]}:{server[1]}")
 
     do_POST = do_GET
 

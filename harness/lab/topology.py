@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import Any
 
+from harness.history import schema
 from harness.lab import netns
 from harness.lab.addressing import Subnet
+from harness.lab.nat import Nat
 from harness.lab.rtnetlink import PinnedRtnl
 from harness.lab.sandbox_etc import SandboxEtc
-from harness.lab.services import SERVICE_NAME, Resolver, Service
+from harness.lab.services import DNS_TTL_S, SERVICE_NAME, Resolver, Service
 from harness.ownership import Run
 
 
@@ -54,6 +56,7 @@ class Lab:
     notify: Any = None  # History.record-like callable for resolver/service events
     index: int = field(default=0)
     enis: dict[str, Eni] = field(default_factory=dict)
+    config: Any = None  # the scenario's LabConfig (nat, service, dns); None: the defaults
 
     def __post_init__(self) -> None:
         if not self.index:
@@ -61,6 +64,12 @@ class Lab:
         self.vpc = self.run.netns_name(self.index, "vpc")
         self.sandbox = self.run.netns_name(self.index, "sbx")
         self.bridge = self.run.link_name(self.index, "br")
+        self.svc = self.run.netns_name(self.index, "svc")
+        self.nat: Nat | None = None
+        nat = getattr(self.config, "nat", None)
+        if nat is not None:
+            self.nat = Nat(self.vpc, self.svc, self.run.link_name(self.index, "nt"), self.subnet.nat,
+                           nat.idle_timeout_s, nat.on_expired)
         self._lock = threading.Lock()
         self._next_slot = 0
         self._enis_made = 0
@@ -101,7 +110,10 @@ class Lab:
             v.link("add", ifname=self.bridge, kind="bridge")
             br = v.link_lookup(ifname=self.bridge)[0]
             plen = self.subnet.prefixlen
-            for addr in (self.subnet.gateway, self.subnet.resolver, self.subnet.service):
+            on_bridge = [self.subnet.gateway, self.subnet.resolver]
+            if self.nat is None:  # with a NAT the service is one hop further (lab/nat.py)
+                on_bridge.append(self.subnet.service)
+            for addr in on_bridge:
                 v.addr("add", index=br, address=str(addr), prefixlen=plen)
             v.link("set", index=br, state="up")
             self._bridge_index = br
@@ -114,6 +126,9 @@ class Lab:
             v.link("add", ifname=anchor, kind="veth", peer=anchor + "p")
             v.link("set", index=v.link_lookup(ifname=anchor)[0], master=br, state="up")
             v.link("set", index=v.link_lookup(ifname=anchor + "p")[0], state="up")
+        if self.nat is not None:
+            self.own_netns(self.svc)
+            self.nat.build(self.bridge, self.subnet.service)
         self.open_and_serve()
 
     def open_and_serve(self) -> None:
@@ -124,11 +139,23 @@ class Lab:
         self._sandbox_fd = os.open(netns.path(self.sandbox), os.O_RDONLY | os.O_CLOEXEC)
         self.etc.create()
         self.write_resolv_conf(self.resolv_conf_text())
+        dns, svc = getattr(self.config, "dns", None), getattr(self.config, "service", None)
         self.resolver = Resolver(self.vpc, self.subnet.resolver,
-                                 {SERVICE_NAME: self.subnet.service}, notify=self.notify)
-        self.service = Service(self.vpc, self.subnet.service, notify=self.notify)
+                                 {SERVICE_NAME: self.subnet.service}, notify=self.notify,
+                                 ttl=dns.ttl if dns is not None else DNS_TTL_S)
+        keepalive = svc.keepalive_timeout if svc is not None else None
+        self.service = Service(self.service_ns, self.subnet.service, notify=self.notify,
+                               keepalive_s=None if keepalive is None else keepalive / 1000,
+                               close=svc.close if svc is not None else "fin")
         self.resolver.start()
         self.service.start()
+        if self.nat is not None and self.notify is not None:
+            self.notify(schema.NAT, **self.nat.describe())
+
+    @property
+    def service_ns(self) -> str:
+        """Where the service listens: the vpc, or behind the NAT its own namespace."""
+        return self.svc if self.nat is not None else self.vpc
 
     def resolv_conf_text(self) -> str:
         return f"nameserver {self.subnet.resolver}\n"

@@ -63,15 +63,37 @@ class FlapParams(Params):
         return self.down if self.down is not None else self.period / 2
 
 
+def _host_address(value: Any) -> Any:
+    """`move_to`: an IPv4 address, or `.N` for host N of the trial's /24 (which a
+    scenario cannot know in advance); checked against the /24 when the lab is up."""
+    text = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else None
+    if text is None or not re.fullmatch(r"(\d{1,3}\.){3}\d{1,3}|\.\d{1,3}", text):
+        raise ValueError(f"{brief(value)} is not an address; write .11 (host 11 of the lab's /24) or a full one")
+    if not 0 <= int(text.rsplit(".", 1)[1]) <= 255:
+        raise ValueError(f"{text}: a host number is 0 to 255")
+    return text
+
+
 class DnsParams(Params):
-    mode: Literal["servfail", "nxdomain", "drop", "slow", "answer"]
+    # Without move_to a mode is required; with it the resolver goes on answering.
+    mode: Literal["servfail", "nxdomain", "drop", "slow", "answer"] | None = None
     delay: Ms = 2000.0  # for slow: how late each answer comes
+    # The service moves to this address (the resolver answers it); the old address
+    # then refuses connections and packets (old: rst) or ignores them (old: drop).
+    move_to: Annotated[str, BeforeValidator(_host_address)] | None = None
+    old: Literal["rst", "drop"] = "rst"
 
     @model_validator(mode="after")
     def _delay_positive(self) -> DnsParams:
+        if self.mode is None and self.move_to is None:
+            raise ValueError("mode: required (servfail, nxdomain, drop, slow or answer), or give move_to")
         if self.mode == "slow" and self.delay <= 0:
             raise ValueError("slow needs a delay above 0, e.g. delay: 2s")
         return self
+
+    @property
+    def resolver_mode(self) -> str:
+        return self.mode or "answer"
 
 
 class ResolvConfParams(Params):
@@ -91,6 +113,10 @@ class NetemParams(Params):
         return self
 
 
+class ReapIdleParams(Params):
+    min_idle: Ms = Field(default=0.0, ge=0)  # forget flows idle at least this long (to the second)
+
+
 PARAMS: dict[str, type[Params]] = {
     "attach_eni": NoParams,
     "detach_eni": NoParams,
@@ -102,6 +128,8 @@ PARAMS: dict[str, type[Params]] = {
     "dns": DnsParams,
     "resolv_conf": ResolvConfParams,
     "netem": NetemParams,
+    "reap_idle": ReapIdleParams,
+    "reset_flows": NoParams,
 }
 FAULT_NAMES = tuple(PARAMS)
 # Faults that end by themselves: a `for:` makes no sense on them.

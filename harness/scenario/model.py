@@ -12,7 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic_core.core_schema import ValidationInfo
 
 from harness.errors import PoolError, ScenarioError
-from harness.scenario import fault_params, handlers, limits, overrides, pool
+from harness.scenario import fault_params, handlers, lab_config, limits, overrides, pool
 from harness.scenario.limits import brief
 from harness.scenario.triggers import (  # noqa: F401  (re-exported: callers use scenario.Trigger etc.)
     LIFECYCLE_EVENTS,
@@ -101,6 +101,10 @@ class LabConfig(_Strict):
     eni: Literal["absent", "present"] = "present"
     # The sandbox's /etc/resolv.conf when the trial starts (resolv_conf faults change it).
     resolv_conf: Literal["present", "empty", "absent"] = "present"
+    # The lifecycle network (harness/scenario/lab_config.py): none of it by default.
+    nat: lab_config.NatConfig | None = None
+    service: lab_config.ServiceConfig = Field(default_factory=lab_config.ServiceConfig)
+    dns: lab_config.DnsConfig = Field(default_factory=lab_config.DnsConfig)
 
     @field_validator("pool", mode="before")
     @classmethod

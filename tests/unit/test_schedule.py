@@ -60,7 +60,7 @@ def test_for_is_a_duration_and_dumps_back():
     ({"at": "init_start", "do": "explode"}, "schedule[0].do: unknown fault 'explode'"),
     ({"at": "init_start", "do": "dns", "with": {"mode": "loud"}}, "with: mode:"),
     ({"at": "init_start", "do": "dns", "with": {"mod": "drop"}}, "dns has no parameter 'mod'"),
-    ({"at": "init_start", "do": "dns"}, "with: mode: Field required"),
+    ({"at": "init_start", "do": "dns"}, "with: mode: required (servfail, nxdomain, drop, slow or answer), or give move_to"),
     ({"at": "init_start", "do": "flap", "for": "1s"}, "flap ends by itself"),
     ({"at": "init_start", "do": "flap", "with": {"period": "100ms", "down": "200ms"}}, "shorter than the period"),
     ({"at": "init_start", "do": "netem", "with": {"delay": "10ms", "jitter": "20ms"}}, "jitter must not exceed"),

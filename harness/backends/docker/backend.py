@@ -71,7 +71,7 @@ class DockerBackend:
 
     def make_lab(self, scenario: Scenario, run: Run, subnet: Subnet, notify: Notify) -> Lab:
         return docker_lab.make(scenario.docker.eni, run=run, subnet=subnet, notify=notify,
-                               image=function_image(scenario))
+                               image=function_image(scenario), config=scenario.lab)
 
     def make_runtime_api(self, scenario: Scenario, lab: Lab, history: History, launch: LaunchSpec,
                          output: OutputSink, emulator_log: Callable[[str], None]) -> RuntimeAPILike:

@@ -23,6 +23,7 @@ from typing import Any
 
 from harness.backends.docker import cleanup as docker_cleanup
 from harness.backends.docker import engine as de
+from harness.errors import ScenarioError
 from harness.lab.netns import rtnl
 from harness.lab.topology import Eni, Lab
 
@@ -114,6 +115,9 @@ class DockerNetworkLab(DockerLab):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.nat is not None:
+            # The ENI is Docker's own network here, with no routed hop to put a NAT on.
+            raise ScenarioError("lab.nat: needs docker.eni: netlink (the default); drop docker.eni: network")
         self.network = self.run.netns_name(self.index, "net")
         # The bridge is on the host; its name carries the run id, so it is recognisably ours.
         self.bridge = self.run.link_name(self.index, "dn")
