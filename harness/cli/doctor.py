@@ -110,6 +110,18 @@ def check_lab() -> Check:
                      "needs a kernel with veth and bridge support (modprobe veth bridge)")
 
 
+def check_freezer() -> Check:
+    """What freezes the runtime between invocations (workload.freeze) here."""
+    from harness.errors import UserError
+    from harness.function import freezer
+
+    try:
+        ok, found, fix = freezer.doctor_row()
+    except UserError as exc:
+        ok, found, fix = False, str(exc), f"unset {freezer.FORCE_ENV}"
+    return Check("freezer (freeze between invocations)", ok, found, fix, required=False)
+
+
 def dotnet_checks() -> list[Check]:
     """The .NET 8 runtime and the C# compiler (optional: only .NET functions need them)."""
     from harness.function import dotnet as dotnet
@@ -145,7 +157,7 @@ def run_checks() -> list[Check]:
     for module, package in (("pyroute2", "pyroute2"), ("dnslib", "dnslib"),
                             ("awslambdaric", "awslambdaric"), ("requests", "requests")):
         checks.append(check_module(module, package))
-    checks += [check_pool(), check_lab(), *fault_tool_checks(), *dotnet_checks(),
+    checks += [check_pool(), check_lab(), check_freezer(), *fault_tool_checks(), *dotnet_checks(),
                *nodejs_checks()]
     for backend in backends.all_backends():  # what only that backend needs
         checks += backend.doctor_checks()

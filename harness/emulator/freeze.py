@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from harness.function.freezer import Change
+from harness.function.freezer import Change, forced
 from harness.function.handle import RuntimeHandle
 from harness.history import schema
 from harness.history.recorder import History
@@ -24,6 +24,8 @@ class Freezing:
     def __init__(self, history: History, enabled: bool, log: Callable[[str], None] | None = None) -> None:
         self.history = history
         self.enabled = enabled
+        if enabled:
+            forced()  # a bad ENIRACE_FREEZER is the user's error now, not a thread's mid-trial
         self.log = log or (lambda line: None)
         self._frozen: list[RuntimeHandle] = []  # the runtime, then its extensions' processes
         self._since = 0.0

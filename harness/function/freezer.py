@@ -16,11 +16,20 @@ import os
 import signal
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
+from harness.errors import UserError
 from harness.function import cgroup as cgroups
 
 SETTLE_S = 2.0  # a freeze that has not settled by then did not take
+# ENIRACE_FREEZER=sigstop freezes with signals even where a cgroup freezer
+# exists: to see what a function does when it can observe the freeze, and to
+# test the fallback on a machine that has a freezer.
+FORCE_ENV = "ENIRACE_FREEZER"
+FORCE_VALUES = ("auto", "sigstop")
+FREEZER_FIX = ("mount a freezer: cgroup v2 (kernel 5.2 or later has cgroup.freeze), or a v1 freezer "
+               "hierarchy (mount -t cgroup -o freezer freezer /sys/fs/cgroup/freezer)")
 
 
 @dataclass(frozen=True)
@@ -123,15 +132,45 @@ class SignalFreezer:
         return self._change(False)
 
 
+def forced() -> bool:
+    """Whether ENIRACE_FREEZER asks for SIGSTOP whatever the machine offers."""
+    value = os.environ.get(FORCE_ENV, "auto").strip() or "auto"
+    if value not in FORCE_VALUES:
+        raise UserError(f"{FORCE_ENV}={value!r}: use one of {', '.join(FORCE_VALUES)} (or leave it unset)")
+    return value == "sigstop"
+
+
 def for_process(group: cgroups.Cgroup | None, pgid: int) -> Freezer:
     """The best freezer for a runtime process: its cgroup's, else signals."""
-    if group is not None and group.can_freeze():
+    if group is not None and group.can_freeze() and not forced():
         return CgroupFreezer(group)
     return SignalFreezer(pgid)
 
 
 def available(layout: cgroups.Layout | None) -> str:
     """Which freezer the process backend uses on this machine (for doctor)."""
-    if layout is not None and layout.freezer:
+    if layout is not None and layout.freezer and not forced():
         return f"cgroup_v{layout.version}"
     return "sigstop"
+
+
+def _v2_has_freeze(root: Path) -> bool:
+    """cgroup.freeze exists in every non-root v2 group from kernel 5.2 on; the
+    root group has none, so look at enirace's parent or any child."""
+    children = [root / cgroups.PARENT, *(d for d in root.iterdir() if d.is_dir())] if root.is_dir() else []
+    return any((d / "cgroup.freeze").exists() for d in children[:20])
+
+
+def doctor_row(layout: cgroups.Layout | None = None) -> tuple[bool, str, str]:
+    """(ok, found, fix) for doctor: the freezer runtimes are frozen with between
+    invocations (workload.freeze) on this machine."""
+    layout = layout if layout is not None else cgroups.detect()
+    method = available(layout)
+    if method == "cgroup_v1" and layout is not None:
+        return True, f"cgroup v1 freezer (freezer.state under {layout.kill})", ""
+    if method == "cgroup_v2" and layout is not None:
+        if _v2_has_freeze(layout.kill):
+            return True, f"cgroup v2 (cgroup.freeze under {layout.kill})", ""
+    why, fix = (f"{FORCE_ENV}=sigstop", f"unset {FORCE_ENV}") if forced() else ("no cgroup freezer", FREEZER_FIX)
+    return False, (f"SIGSTOP fallback ({why}): SIGSTOP/SIGCONT of the runtime's process group, "
+                   "which the function can observe"), fix

@@ -9,12 +9,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from harness.function import cgroup as cgroups
+from harness.function import freezer as freezers
 from harness.history import schema
 
 REPO = Path(__file__).resolve().parents[2]
@@ -119,3 +121,50 @@ def test_kill_9_while_frozen_then_cleanup_leaves_nothing(tmp_path):
     assert not [d for d in _frozen_groups() if run_id in d.name], done.stdout + done.stderr
     layout = cgroups.detect()
     assert not [d for h in layout.hierarchies for d in (h / cgroups.PARENT).glob(f"{run_id}-*")]
+
+
+class _Watch:
+    """The states /proc shows for the ticker's runtime processes, every 5 ms."""
+
+    def __init__(self) -> None:
+        self.seen: dict[int, list[tuple[str, int]]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.005):
+            for name in os.listdir("/proc"):
+                try:
+                    if name.isdigit() and b"ticker.handler" in Path(f"/proc/{name}/cmdline").read_bytes():
+                        stat = Path(f"/proc/{name}/stat").read_text()
+                        fields = stat[stat.rfind(")") + 2:].split()
+                        self.seen.setdefault(int(name), []).append((fields[0], int(fields[2])))
+                except OSError:
+                    continue
+
+    def __enter__(self) -> _Watch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def test_the_sigstop_fallback_stops_and_continues_the_process_group(trial, monkeypatch):
+    monkeypatch.setenv(freezers.FORCE_ENV, "sigstop")
+    with _Watch() as watch:
+        result = trial(LATE_ENI, *TICKER, "workload.gaps=[400ms]")
+    freezes, thaws = _kinds(result.events, schema.FREEZE), _kinds(result.events, schema.THAW)
+    assert freezes and thaws and {e["method"] for e in freezes + thaws} == {"sigstop"}
+    assert all(e["verified"] for e in freezes + thaws)
+    assert all(e["state"].startswith("0 of ") for e in thaws)
+    init = _kinds(result.events, schema.INIT_START)[0]
+    states = [s for pid, seen in watch.seen.items() for s, pgid in seen if pgid == init["pid"]]
+    # Stopped by the signal (T; the v1 cgroup freezer shows D), and running again
+    # after the thaw: the second invocation answered and the ticker went on.
+    assert "T" in states, states
+    assert any(s != "T" for s in states[states.index("T"):]), states
+    elapsed, ticks = _ticks_between(result.events)
+    assert elapsed >= 0.38 and ticks <= 3
+    assert result.verdict.verdict == "healthy"
