@@ -27,7 +27,11 @@ from harness.function import dotnet as dotnet
 pytestmark = pytest.mark.dotnet
 
 ERROR_CONTENT_TYPE = "application/vnd.aws.lambda.error+json"
-EXIT_INIT_ERROR, EXIT_USAGE, EXIT_RUNTIME_API = 1, 2, 3
+EXIT_USAGE = 2
+# After an init error or a Runtime API failure the loop leaves the exception
+# unhandled, as RuntimeSupport does: CoreCLR aborts (the RIE: "signal: aborted").
+SIGABRT = -6
+EXIT_INIT_ERROR = EXIT_RUNTIME_API = SIGABRT
 
 
 @dataclass
@@ -46,7 +50,7 @@ class MockRuntimeAPI:
     """Serves queued events on /next, records everything, and answers /next
     with 500 once the queue is empty, so the runtime exits on its own."""
 
-    events: queue.Queue[tuple[bytes, Callable[[], None] | None] | None] = field(
+    events: queue.Queue[tuple[bytes, Callable[[], None] | None, dict[str, str | None]] | None] = field(
         default_factory=queue.Queue)
     requests: list[Recorded] = field(default_factory=list)
     served_ids: list[str] = field(default_factory=list)
@@ -84,17 +88,17 @@ class MockRuntimeAPI:
                     self._reply(500, b'{"errorType":"Container error"}',
                                 {"Content-Type": "application/json"})
                     return
-                payload, before = item
+                payload, before, extra = item
                 if before is not None:
                     before()
                 request_id = str(uuid.uuid4())
                 api.served_ids.append(request_id)
                 deadline = int(time.time() * 1000) + 30_000
                 # Lower-case names on purpose: the runtime must not care.
-                self._reply(200, payload, {"content-type": "application/json",
-                                           "lambda-runtime-aws-request-id": request_id,
-                                           "lambda-runtime-deadline-ms": str(deadline),
-                                           "lambda-runtime-trace-id": "Root=1-5e1b4151-test"})
+                headers = {"content-type": "application/json", "lambda-runtime-aws-request-id": request_id,
+                           "lambda-runtime-deadline-ms": str(deadline),
+                           "lambda-runtime-trace-id": "Root=1-5e1b4151-test", **extra}
+                self._reply(200, payload, {k: v for k, v in headers.items() if v is not None})
 
             def do_POST(self) -> None:
                 self._record()
@@ -107,9 +111,10 @@ class MockRuntimeAPI:
     def endpoint(self) -> str:
         return f"127.0.0.1:{self.server.server_address[1]}"
 
-    def add_event(self, payload: bytes = b'{"hello":"world"}',
-              before: Callable[[], None] | None = None) -> None:
-        self.events.put((payload, before))
+    def add_event(self, payload: bytes = b'{"hello":"world"}', before: Callable[[], None] | None = None,
+                  headers: dict[str, str | None] | None = None) -> None:
+        """`headers` add to /next's or replace them (None: leave that one out)."""
+        self.events.put((payload, before, headers or {}))
 
     def posts(self) -> list[Recorded]:
         return [r for r in self.requests if r.method == "POST"]
@@ -242,6 +247,7 @@ def test_success_round_trip(toolchain: Toolchain, api: MockRuntimeAPI, service: 
     run = run_loop(toolchain, "static_httpclient", env_for(api, service.url))
 
     assert run.returncode == EXIT_RUNTIME_API, run.stderr  # the mock's final 500
+    assert "Unhandled exception. Enirace.Lambda.RuntimeApiException: " in run.stderr
     assert "Container error" in run.stderr
     first_next = api.requests[0]
     assert (first_next.method, first_next.path) == ("GET", "/2018-06-01/runtime/invocation/next")

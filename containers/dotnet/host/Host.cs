@@ -7,8 +7,8 @@
 //
 // Nothing of Amazon.Lambda.Core is compiled in: its types are the function's
 // own, found by name, and ILambdaContext/ILambdaLogger are implemented at run
-// time (Proxy.cs). After an init error the exception is rethrown unhandled, as
-// RuntimeSupport does, so the process ends with SIGABRT.
+// time (Proxy.cs). After an init error, or when the Runtime API fails, the
+// exception is left unhandled, as RuntimeSupport does, so the process ends with SIGABRT.
 using System;
 using System.IO;
 using System.Reflection;
@@ -97,7 +97,7 @@ namespace Enirace.Lambda
             catch (Exception e)
             {
                 Log.Fail(context.AwsRequestId, e);
-                await client.PostErrorAsync(context.AwsRequestId, e.GetType().Name, ErrorJson.Write(e));
+                await client.PostErrorAsync(context.AwsRequestId, e.GetType().Name, ErrorJson.Write(e), XRayCause.Write(e));
                 return;
             }
             await client.PostResponseAsync(context.AwsRequestId, result);

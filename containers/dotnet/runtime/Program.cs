@@ -6,8 +6,10 @@
 // short name of a class implementing ILambdaHandler; without an argument the
 // _HANDLER environment variable is used.
 //
-// Exit codes: 1 init error (reported to /init/error), 2 usage (no Runtime API
-// address), 3 the Runtime API failed or answered 500/unexpectedly.
+// Ending as Amazon.Lambda.RuntimeSupport ends: after an init error (reported to
+// /init/error) or when the Runtime API fails or answers 500/unexpectedly, the
+// exception is left unhandled, so CoreCLR aborts the process (SIGABRT; the RIE
+// logs "signal: aborted"). Exit code 2: usage (no Runtime API address).
 using System;
 using System.Collections.Generic;
 using System.Globalization;
@@ -25,9 +27,7 @@ namespace Enirace.Lambda
 
     public static class Program
     {
-        public const int ExitInitError = 1;
         public const int ExitUsage = 2;
-        public const int ExitRuntimeApi = 3;
 
         public static int Main(string[] args)
         {
@@ -39,21 +39,14 @@ namespace Enirace.Lambda
                 return ExitUsage;
             }
             string name = args.Length > 0 ? args[0] : Environment.GetEnvironmentVariable("_HANDLER");
-            try
+            using (var client = new RuntimeApiClient(endpoint))
             {
-                using (var client = new RuntimeApiClient(endpoint))
-                {
-                    return RunAsync(client, name).GetAwaiter().GetResult();
-                }
+                RunAsync(client, name).GetAwaiter().GetResult();
             }
-            catch (RuntimeApiException e)
-            {
-                Log.Fail(null, "Runtime API: " + e.Message);
-                return ExitRuntimeApi;
-            }
+            return 0;
         }
 
-        private static async Task<int> RunAsync(RuntimeApiClient client, string name)
+        private static async Task RunAsync(RuntimeApiClient client, string name)
         {
             ILambdaHandler handler;
             try
@@ -64,7 +57,7 @@ namespace Enirace.Lambda
             {
                 Log.Fail(null, e);
                 await client.PostInitErrorAsync(ErrorJson.Write(e));
-                return ExitInitError;
+                throw;
             }
             while (true)
             {
@@ -78,10 +71,9 @@ namespace Enirace.Lambda
         private static async Task InvokeOnceAsync(RuntimeApiClient client, ILambdaHandler handler, Invocation invocation)
         {
             LambdaContext context = invocation.Context;
-            if (context.TraceId != null)
-            {
-                Environment.SetEnvironmentVariable("_X_AMZN_TRACE_ID", context.TraceId);
-            }
+            // Every invocation sets it, and one without a trace id clears it,
+            // so no handler sees the previous request's trace.
+            Environment.SetEnvironmentVariable("_X_AMZN_TRACE_ID", context.TraceId);
             string result;
             try
             {
@@ -90,7 +82,7 @@ namespace Enirace.Lambda
             catch (Exception e)
             {
                 Log.Fail(context.AwsRequestId, e);
-                await client.PostErrorAsync(context.AwsRequestId, e.GetType().Name, ErrorJson.Write(e));
+                await client.PostErrorAsync(context.AwsRequestId, e.GetType().Name, ErrorJson.Write(e), XRayCause.Write(e));
                 return;
             }
             await client.PostResponseAsync(context.AwsRequestId, result);

@@ -7,6 +7,7 @@ using System.Linq;
 using System.Net;
 using System.Net.Http;
 using System.Net.Http.Headers;
+using System.Reflection;
 using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
@@ -59,6 +60,7 @@ namespace Enirace.Lambda
                 UseCookies = false,
                 AllowAutoRedirect = false,
             };
+            SendHeadersAsUtf8(handler);
             _http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
             _http.DefaultRequestHeaders.TryAddWithoutValidation(
                 "User-Agent", "enirace-dotnet/" + Environment.Version.ToString());
@@ -107,20 +109,27 @@ namespace Enirace.Lambda
         public Task PostResponseAsync(string requestId, byte[] payload)
         {
             string path = "/runtime/invocation/" + Uri.EscapeDataString(requestId) + "/response";
-            return PostAsync(path, payload, "application/json", null);
+            return PostAsync(path, payload, "application/json", null, null);
         }
 
-        public Task PostErrorAsync(string requestId, string errorType, string errorJson)
+        /// <summary>/error with RuntimeSupport's headers: the error type and,
+        /// when under 1 MiB, the X-Ray cause with any line breaks removed.</summary>
+        public Task PostErrorAsync(string requestId, string errorType, string errorJson, string xrayCause = null)
         {
             string path = "/runtime/invocation/" + Uri.EscapeDataString(requestId) + "/error";
-            return PostAsync(path, Encoding.UTF8.GetBytes(errorJson), ErrorContentType, errorType);
+            if (xrayCause != null && Encoding.UTF8.GetByteCount(xrayCause) >= XRayCause.MaxBytes)
+            {
+                xrayCause = null;
+            }
+            return PostAsync(path, Encoding.UTF8.GetBytes(errorJson), ErrorContentType, errorType,
+                             xrayCause == null ? null : xrayCause.Replace("\r\n", "").Replace("\n", ""));
         }
 
         // RuntimeSupport sends no Lambda-Runtime-Function-Error-Type header on
         // init errors (the RIE then records Runtime.Unknown); the type is in the body.
         public Task PostInitErrorAsync(string errorJson)
         {
-            return PostAsync("/runtime/init/error", Encoding.UTF8.GetBytes(errorJson), ErrorContentType, null);
+            return PostAsync("/runtime/init/error", Encoding.UTF8.GetBytes(errorJson), ErrorContentType, null, null);
         }
 
         public void Dispose()
@@ -128,14 +137,25 @@ namespace Enirace.Lambda
             _http.Dispose();
         }
 
-        private async Task PostAsync(string path, byte[] body, string contentType, string errorType)
+        private async Task PostAsync(string path, byte[] body, string contentType, string errorType, string xrayCause)
         {
             var request = new HttpRequestMessage(HttpMethod.Post, _base + path);
             request.Content = new ByteArrayContent(body);
             request.Content.Headers.ContentType = new MediaTypeHeaderValue(contentType);
             if (errorType != null)
             {
-                request.Headers.TryAddWithoutValidation("Lambda-Runtime-Function-Error-Type", AsciiOnly(errorType));
+                request.Headers.TryAddWithoutValidation("Lambda-Runtime-Function-Error-Type", HeaderValue(errorType));
+            }
+            if (xrayCause != null)
+            {
+                try
+                {
+                    request.Headers.Add(XRayCause.Header, HeaderValue(xrayCause));
+                }
+                catch (FormatException)
+                {
+                    // As RuntimeSupport: a cause that is no valid header never stops the error report.
+                }
             }
             using (HttpResponseMessage response = await SendAsync(request, "POST " + path, HttpCompletionOption.ResponseContentRead))
             {
@@ -210,10 +230,37 @@ namespace Enirace.Lambda
             return DateTimeOffset.UtcNow.Add(MissingDeadlineBudget).ToUnixTimeMilliseconds();
         }
 
-        // .NET 8 refuses to send non-ASCII header values unless an encoding
-        // selector is set, and that API is not in Mono's reference assemblies.
-        private static string AsciiOnly(string value)
+        private static bool _utf8Headers;
+
+        // RuntimeSupport sends header values as UTF-8 (its SocketsHttpHandler's
+        // RequestHeaderEncodingSelector), so a non-ASCII exception type reaches
+        // the platform intact. Mono's reference assemblies, which mcs compiles
+        // against, lack that property: it is set through reflection on CoreCLR.
+        private static void SendHeadersAsUtf8(SocketsHttpHandler handler)
         {
+            PropertyInfo property = typeof(SocketsHttpHandler).GetProperty("RequestHeaderEncodingSelector");
+            MethodInfo utf8 = typeof(RuntimeApiClient).GetMethod("Utf8", BindingFlags.NonPublic | BindingFlags.Static);
+            if (property == null || utf8 == null)
+            {
+                return;
+            }
+            property.SetValue(handler, Delegate.CreateDelegate(property.PropertyType, utf8));
+            _utf8Headers = true;
+        }
+
+        private static Encoding Utf8(string name, HttpRequestMessage request)
+        {
+            return Encoding.UTF8;
+        }
+
+        // Without UTF-8 headers .NET refuses non-ASCII values outright; '?' is
+        // then better than losing the error report.
+        private static string HeaderValue(string value)
+        {
+            if (_utf8Headers)
+            {
+                return value;
+            }
             var sb = new StringBuilder(value.Length);
             foreach (char c in value)
             {
