@@ -20,6 +20,7 @@ from typing import Any
 from harness import backends, signals
 from harness.backends import Backend, RuntimeAPILike
 from harness.capture.sniffer import SandboxCapture
+from harness.checker.config import misconfiguration
 from harness.checker.verdict import Verdict, judge
 from harness.errors import UserError
 from harness.function import launch as functions
@@ -87,6 +88,8 @@ def _workload(api: RuntimeAPILike, scenario: Scenario, history: History) -> None
     first = time.monotonic_ns()
     never = threading.Event()
     for offset_ms in wl.start_offsets_ms():
+        if misconfiguration(history.events):
+            return  # every further start fails the same way: the verdict is broken already
         sleep_until(first + int(offset_ms * 1e6), never)
         api.invoke(payload)
 

@@ -3,6 +3,8 @@
 healthy          no fault touched the function and every invocation succeeded
 recovered        the function ran under a fault and the final invocations succeed
 stuck            the last invocation still fails after the fault cleared
+broken           a configuration mistake (a handler, module or bootstrap that is not
+                 there, a syntax error): never a finding; `enirace run` exits 2
 not_exercised    the fault came and went but the function never tried the network
                  meanwhile (absorbed by not being there); tests nothing
 fault_not_armed  a fault did not take effect (verify failed, or it never fired)
@@ -22,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harness.checker import windows as win
+from harness.checker.config import misconfiguration
 from harness.checker.evidence import explain
 from harness.checker.exercise import unexercised
 from harness.checker.recovery import Failure, failures, invocation_ends, recovery_point
@@ -29,7 +32,7 @@ from harness.history import schema
 from harness.history.recorder import Event
 
 # Verdicts that say nothing about the handler, so packets have nothing to explain.
-NOT_ABOUT_THE_HANDLER = ("harness_error", "fault_not_armed", "not_exercised")
+NOT_ABOUT_THE_HANDLER = ("harness_error", "broken", "fault_not_armed", "not_exercised")
 
 
 @dataclass
@@ -89,7 +92,13 @@ def _freeze_triggered(events: list[Event]) -> bool:
                for e in events if e["kind"] == schema.SCHEDULE for entry in e.get("entries", ()))
 
 
-GATES: tuple[Callable[[list[Event]], Verdict | None], ...] = (harness_failed, fault_not_armed)
+def broken(events: list[Event]) -> Verdict | None:
+    """broken when the runtime reported a configuration mistake (harness/checker/config.py)."""
+    why = misconfiguration(events)
+    return None if why is None else Verdict("broken", why)
+
+
+GATES: tuple[Callable[[list[Event]], Verdict | None], ...] = (harness_failed, broken, fault_not_armed)
 
 
 def judge(events: list[Event]) -> Verdict:

@@ -15,6 +15,7 @@ from harness.cli.common import (
     EXIT_MISMATCH,
     EXIT_OK,
     console,
+    fail,
     reporting_interrupts,
     require_privileges,
 )
@@ -26,11 +27,15 @@ from harness.trial import TrialResult, preflight, run_one_trial
 
 
 def run_one(scenario: scenario_mod.Scenario, out: Path, source: Path, capture: bool = True) -> TrialResult:
-    try:
-        prepared = preflight(scenario)  # a bad handler is a usage error, root or not
-    except UserError as exc:
-        raise UserError(f"{source}: {exc}") from None
+    # Privileges first: preflight builds (.NET, docker images) and writes caches,
+    # which an unprivileged run must not start only to fail on the lab.
     require_privileges()
+    try:
+        prepared = preflight(scenario)
+    except UserError as exc:
+        if getattr(exc, "names_its_file", False):  # a C# build error: file:line of the source
+            raise
+        raise UserError(f"{source}: {exc}") from None
     cleanup_mod.cleanup()  # what dead runs left behind, never a live run's objects
     run = Run.register("run")
     with reporting_interrupts(run), run:  # the run is released before the report says what is left
@@ -67,6 +72,9 @@ def run(scenario_path: Path, overrides: tuple[str, ...], out: Path, as_json: boo
             result = run_one(scenario, out, scenario_path, capture)
     else:
         result = run_one(scenario, out, scenario_path, capture)
+    if result.verdict.verdict == "broken" and not as_json:
+        fail(f"{scenario_path}: the function is misconfigured, as Lambda would report it: {result.verdict.reason} "
+             f"(not a network finding; trial folder: {result.folder})")
     show_result(result, as_json, verbose)
     sys.exit(exit_code(result))
 
@@ -90,8 +98,9 @@ def show_result(result: TrialResult, as_json: bool, verbose: bool, extra: dict[s
 
 
 def exit_code(result: TrialResult) -> int:
-    """0, 1 when the verdict is not one the scenario expects, 2 for a harness_error."""
-    if result.verdict.verdict == "harness_error":
+    """0, 1 when the verdict is not one the scenario expects, 2 for a harness_error
+    or a misconfigured function (broken)."""
+    if result.verdict.verdict in ("harness_error", "broken"):
         return EXIT_ERROR
     return EXIT_MISMATCH if result.expected is False else EXIT_OK
 

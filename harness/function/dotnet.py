@@ -52,6 +52,8 @@ class DotnetMissingError(UserError):
 class DotnetBuildError(UserError):
     """The C# sources did not compile; str() names file:line of the first errors."""
 
+    names_its_file = True  # the CLI does not put the scenario's path in front
+
 
 @dataclass(frozen=True)
 class DotnetRuntime:
@@ -343,6 +345,15 @@ def build(source_dir: Path, cache_root: Path | None = None,
         raise DotnetBuildError(f"{_display(source_dir)}: no *.cs files to build")
     cache_root = cache_root or default_cache_root()
     key = cache_key(compiler, sources)
+    try:
+        return _build_cached(compiler, sources, cache_root, key, timeout_s)
+    except PermissionError as exc:
+        raise UserError(f"the .NET build cache {cache_root} is not writable for this user ({exc.strerror}: "
+                        f"{exc.filename}); set XDG_CACHE_HOME to a folder you own") from None
+
+
+def _build_cached(compiler: Compiler, sources: Sequence[Source], cache_root: Path, key: str,
+                  timeout_s: float) -> BuildResult:
     final = cache_root / key
     cached = (final / MANIFEST).is_file()  # written last, so its presence means complete
     if not cached:

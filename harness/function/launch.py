@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from harness import paths
 from harness.errors import UserError
+from harness.function import python_code
 from harness.function.spec import RUNTIME_ADDR, LaunchSpec
 from harness.lab.services import SERVICE_NAME, SERVICE_PORT
 
@@ -68,9 +69,15 @@ def python_launch(fn: FunctionConfig) -> LaunchSpec:
     if not code.is_dir():
         raise UserError(f"function.code: {code} is not a directory; point it at your handler's folder")
     module_file = code / (module.replace(".", "/") + ".py")
-    if not module_file.exists() and not (code / module.replace(".", "/")).is_dir():
-        samples = ", ".join(python_samples()) if not fn.code else "module.function"
-        raise UserError(f"function.handler: no module {module!r} in {code}; use one of: {samples}")
+    package = code / module.replace(".", "/")
+    if not module_file.exists() and not package.is_dir():
+        offered = python_samples() if not fn.code else python_code.candidates(code)
+        hint = f"use one of: {', '.join(offered)}" if offered else "it has no module with a top-level function"
+        raise UserError(f"function.handler: no module {module!r} in {code}; {hint}")
+    if not module_file.exists():
+        module_file = package / "__init__.py"
+    if module_file.is_file():
+        python_code.check_handler(module_file, module, handler.rsplit(".", 1)[1])
     env = lambda_env(fn, handler, code)
     env["PYTHONPATH"] = str(code)
     argv = [sys.executable, "-m", "awslambdaric", handler]
@@ -85,8 +92,28 @@ def command_launch(fn: FunctionConfig) -> LaunchSpec:
     exe = fn.command[0]
     if not (code / exe).exists() and shutil.which(exe) is None and not Path(exe).exists():
         raise UserError(f"function.command: {exe} not found (relative to {code} or on PATH)")
+    check_bootstrap(code / exe if (code / exe).exists() else Path(shutil.which(exe) or exe))
     env = lambda_env(fn, fn.handler, code)
     return LaunchSpec(list(fn.command), env, code, " ".join(fn.command))
+
+
+def check_bootstrap(path: Path) -> None:
+    """The bootstrap can be executed: Lambda fails a function whose bootstrap cannot
+    be (Runtime.InvalidEntrypoint, "fork/exec ...: permission denied")."""
+    if path.is_dir() or not os.access(path, os.X_OK):
+        raise UserError(f"function.command: {path} is not an executable file (Lambda reports "
+                        f"Runtime.InvalidEntrypoint); chmod +x it")
+    try:
+        with path.open("rb") as f:
+            first = f.readline(256)
+    except OSError as exc:
+        raise UserError(f"function.command: {path} cannot be read ({exc})") from None
+    if first.startswith(b"#!"):
+        words = first[2:].split()
+        interp = Path(words[0].decode(errors="replace")) if words else None
+        if interp is None or not os.access(interp, os.X_OK):
+            raise UserError(f"function.command: {path}'s first line names the interpreter "
+                            f"{interp or '(none)'}, which is not an executable file here; fix the #! line")
 
 
 def dotnet_samples() -> list[str]:

@@ -13,6 +13,8 @@ from harness.scenario.model import VERDICTS
 NOT_A_FINDING = {
     "fault_not_armed": "the fault never took effect, so this trial says nothing about the handler",
     "harness_error": "the harness itself failed, so this trial says nothing about the handler",
+    "broken": "the function is misconfigured (a handler, module or bootstrap Lambda would not find), "
+              "so the trial never ran it",
     "not_exercised": "the function never tried the network while it was impaired, so the fault never met it",
 }
 

@@ -110,6 +110,8 @@ class Aggregate:
             return "flaky"
         if not cell.valid:
             # Apart from not armed: the fault took, the function just never met it.
+            if cell.verdicts["broken"]:
+                return "broken"  # the function is misconfigured: a fix for the user, not a finding
             return "not exercised" if cell.verdicts["not_exercised"] else "not armed"
         if cell.verdicts["stuck"]:
             return "stuck"

@@ -57,7 +57,7 @@ def header(agg: Aggregate, images: int) -> str:
     nums = [("trials recorded", f"{agg.recorded} / {agg.expected_total}"),
             ("stuck", agg.totals["stuck"]), ("recovered", agg.totals["recovered"]),
             ("healthy", agg.totals["healthy"]),
-            ("not exercised", agg.totals["not_exercised"]),
+            ("not exercised", agg.totals["not_exercised"]), ("broken (misconfigured)", agg.totals["broken"]),
             ("not armed / harness error", agg.totals["fault_not_armed"] + agg.totals["harness_error"]),
             ("control trials healthy", f"{agg.control_totals['healthy']} / {sum(agg.control_totals.values())}"),
             ("flaky cells", flaky), ("cells stuck or failing", len(agg.findings()))]

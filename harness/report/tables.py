@@ -12,8 +12,8 @@ from harness.report.aggregate import Aggregate, CellAgg
 from harness.report.heatmap import short_name
 
 STATUS_STYLE = {"stuck": "bold red", "failed": "yellow", "ok": "green", "flaky": "bold magenta",
-                "not armed": "magenta", "not exercised": "magenta", "pending": "dim"}
-VERDICT_COLUMNS = ("healthy", "recovered", "stuck", "not_exercised", "fault_not_armed", "harness_error")
+                "not armed": "magenta", "not exercised": "magenta", "broken": "bold red", "pending": "dim"}
+VERDICT_COLUMNS = ("healthy", "recovered", "stuck", "broken", "not_exercised", "fault_not_armed", "harness_error")
 
 
 def cell_row(agg: Aggregate, cell: CellAgg) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.console import Console
 
-ORDER = ("healthy", "recovered", "stuck", "not_exercised", "fault_not_armed", "harness_error", "worker_died")
+ORDER = ("healthy", "recovered", "stuck", "broken", "not_exercised", "fault_not_armed", "harness_error", "worker_died")
 
 
 class LineProgress:

@@ -1,5 +1,7 @@
 """Without CAP_NET_ADMIN/CAP_SYS_ADMIN the harness stops before touching anything."""
 
+import os
+import shutil
 import subprocess
 import sys
 
@@ -54,3 +56,24 @@ def test_a_pool_overlapping_a_host_route_is_refused_before_anything_exists(tmp_p
     assert str(LATE_ENI) in lines[0] and f"lab.pool: {pool} overlaps host route" in lines[0]
     assert netns.list_names() == before
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.dotnet
+def test_the_privilege_check_comes_before_a_dotnet_build(tmp_path):
+    # A .NET function's preflight compiles the sources into the build cache: an
+    # unprivileged run used to build (and, as a user whose cache was root's,
+    # fail with a PermissionError traceback) before it was told it needs root.
+    from harness.function import dotnet
+
+    code = tmp_path / "cs"
+    shutil.copytree(dotnet.SAMPLE_HANDLERS, code)
+    (code / "Fresh.cs").write_text(f"// {tmp_path}: a source set no cache holds yet\n")
+    cache = tmp_path / "cache"
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    out = subprocess.run([*UNPRIVILEGED, sys.executable, "-m", "harness.cli.main", "run", str(LATE_ENI),
+                          "--set", "function.runtime=dotnet", "--set", f"function.code={code}",
+                          "--set", "function.handler=static_httpclient", "--out", str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=120, env=env)
+    lines = [line for line in (out.stdout + out.stderr).splitlines() if line.strip()]
+    assert out.returncode == 2 and len(lines) == 1 and "CAP_NET_ADMIN" in lines[0], lines
+    assert not (cache / "enirace" / "dotnet").exists()  # nothing was built
