@@ -48,6 +48,7 @@ class Options:
         self.runtime_api = "127.0.0.1:9001"
         self.emulator = "0.0.0.0:8080"
         self.init_caching = False
+        self.freeze = False  # enirace's own flag: the RIE never freezes the runtime
         self.args: list[str] = []  # positional: the bootstrap command, unknown flags kept
 
 
@@ -72,6 +73,8 @@ def parse_args(argv: list[str]) -> Options:
                 opts.emulator = value
         elif arg == "--enable-init-caching":
             opts.init_caching = True
+        elif arg == "--freeze":
+            opts.freeze = True
         else:
             opts.args.append(arg)
         i += 1
@@ -225,6 +228,8 @@ USAGE = "\n".join([
     _OPT.format("--log-level=", "The level of AWS Lambda Runtime Interface Emulator logs to display. "
                 "Can also be set by the environment variable 'LOG_LEVEL'. Defaults to the value 'info'."),
     _OPT.format("--enable-init-caching", "Enable support for Init Caching"),
+    _OPT.format("--freeze", "enirace only: freeze the runtime between invocations, as Lambda does "
+                "(the RIE never does); SIGSTOP/SIGCONT of its process group, which it can observe"),
     _OPT.format("--runtime-api-address=", "The address of the AWS Lambda Runtime API to communicate "
                 "with the Lambda execution environment."),
     _OPT.format("--runtime-interface-emulator-address=", "The address for the AWS Lambda Runtime "
@@ -257,6 +262,7 @@ def main(argv: list[str] | None = None) -> None:
     history.subscribe(lambda e: history.events.clear() if len(history.events) > 256 else None, replay=False)
     api = RuntimeAPI(None, history, _Spawner(console), spec, timeout_s=timeout_s, init_timeout_s=timeout_s,
                      function_name=env_all["AWS_LAMBDA_FUNCTION_NAME"], log=console.emulator_log,
+                     freeze=opts.freeze,
                      runtime_addr=_address(opts.runtime_api), invoke_addr=_address(opts.emulator))
     done = threading.Event()
 
