@@ -143,6 +143,7 @@ class RuntimeAPI(ExtensionEndpoints):
             # Extension processes of this generation are numbered 1000*gen + 1, + 2, ...
             self._ext_procs = [self._spawn(spec, self._gen * 1000 + i + 1)
                                for i, spec in enumerate(self._ext_specs)]
+            self.extensions.expected = len(self._ext_procs)
 
     def _watch(self, proc: RuntimeHandle) -> None:
         code = proc.wait()
@@ -349,6 +350,7 @@ class RuntimeAPI(ExtensionEndpoints):
             self._state = "running"
             self._freezing.thaw("invoke", inv, self.timeout_s)
             self.extensions.dispatch_invoke(inv.request_id, inv.deadline_epoch_ms, self.arn)
+            self._cv.notify_all()  # wake the extensions waiting on event/next
             return inv
 
     def post_result(self, request_id: str, kind: str, req: rie_http.Body, headers: Any

@@ -38,6 +38,7 @@ ENV_DEFAULTS = {
     "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "3008",
     "AWS_LAMBDA_FUNCTION_NAME": "test_function",
 }
+EXTENSIONS_DIR = "/opt/extensions"
 CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 _VALUE_FLAGS = ("--log-level", "--runtime-api-address", "--runtime-interface-emulator-address")
 
@@ -89,16 +90,27 @@ def _address(text: str) -> tuple[str, int]:
 
 
 def bootstrap(args: list[str]) -> tuple[list[str], Path, str]:
-    """(argv, cwd, handler) the way the RIE picks them (§1.2)."""
-    handler = os.environ.get("AWS_LAMBDA_FUNCTION_HANDLER", os.environ.get("_HANDLER", ""))
+    """(argv, cwd, handler) the way the RIE picks them: the handler is the last of
+    several bootstrap arguments, else empty (the runtime's _HANDLER then falls back
+    to AWS_LAMBDA_FUNCTION_HANDLER or _HANDLER, see runtime_handler)."""
     if not args:
         for candidate in BOOTSTRAP_SEARCH:
             if os.path.isfile(candidate):
-                return [candidate], Path("/var/task"), handler
+                return [candidate], Path("/var/task"), ""
         raise SystemExit(rie_log.rapid_line("fatal", f"Couldn't find valid bootstrap(s): {list(BOOTSTRAP_SEARCH)}"))
-    if len(args) > 1:
-        handler = args[-1]  # RIE: with more than two os.Args, the last one is the handler
-    return list(args), Path.cwd(), handler
+    return list(args), Path.cwd(), args[-1] if len(args) > 1 else ""
+
+
+def runtime_handler(handler: str) -> str:
+    return handler or os.environ.get("AWS_LAMBDA_FUNCTION_HANDLER", os.environ.get("_HANDLER", ""))
+
+
+def extension_paths(directory: str = EXTENSIONS_DIR) -> list[Path]:
+    """The files (not directories) in /opt/extensions, as the RIE lists them to launch."""
+    try:
+        return sorted(p for p in Path(directory).iterdir() if not p.is_dir())
+    except OSError:
+        return []
 
 
 def runtime_env(handler: str, runtime_api: str) -> dict[str, str]:
@@ -114,9 +126,10 @@ class _Console:
     """Writes the RIE's two streams: rapid lines to stderr, START/END/REPORT and the
     runtime's output to stdout."""
 
-    def __init__(self, level: str, memory_mb: str) -> None:
+    def __init__(self, level: str, memory_mb: str, timeout_s: float = 300.0) -> None:
         self.level = level
         self.memory_mb = memory_mb
+        self.timeout_ms = timeout_s * 1000  # the RIE caps REPORT's durations at the timeout
         self._lock = threading.Lock()
         self._init_start_ms: dict[int, float] = {}
         self._ready = False
@@ -144,8 +157,15 @@ class _Console:
             if end is not None:
                 init_ms = None
                 if not self._reported_init and self._first_init_ms is not None:
-                    init_ms, self._reported_init = self._first_init_ms, True
-                self.out(rie_log.report_line(end["request_id"], end["duration_ms"], self.memory_mb, init_ms))
+                    init_ms, self._reported_init = min(self._first_init_ms, self.timeout_ms), True
+                self.out(rie_log.report_line(end["request_id"], min(end["duration_ms"], self.timeout_ms),
+                                             self.memory_mb, init_ms))
+
+    def access(self, method: str, path: str, headers: Any, role: str) -> None:
+        """The RIE's AccessLogMiddleware (runtime-port routers only), at debug."""
+        if role == "runtime" and rie_log.enabled(self.level, "debug"):
+            pairs = [(k, v) for k, v in headers.items() if k.lower() != "host"]  # Go moves Host out
+            self.rapid("debug", rie_log.access_message(method, path, pairs))
 
     def on_event(self, e: Event) -> None:
         kind = e["kind"]
@@ -185,7 +205,9 @@ class _Console:
             # The bare termination text (Go's ProcessState), as the RIE's supervisor logs it.
             bare = str(e["reason"]).removeprefix("Runtime exited with error: ")
             self.rapid("warning", f"Process runtime-{e['generation']} exited: {bare}")
+            self._ready = False  # the next invoke re-inits: its INVOKE START follows INIT START
         elif kind == schema.RESET:
+            self._ready = False
             self.rapid("warning", f"Reset initiated: {'Timeout' if e['reason'] == 'timeout' else 'ReleaseFail'}")
         elif kind == schema.INVOKE_END:
             self._pending_invoke = None
@@ -252,10 +274,14 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError:
         raise SystemExit("enirace-rie: AWS_LAMBDA_FUNCTION_TIMEOUT must be whole seconds") from None
     env_all = {**ENV_DEFAULTS, **os.environ}
-    console = _Console(opts.log_level, env_all["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])
+    console = _Console(opts.log_level, env_all["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"], timeout_s)
     cmd, cwd, handler = bootstrap(opts.args)
-    console.rapid("info", f"exec '{cmd[0]}' (cwd={cwd}, handler={handler})")
-    spec = LaunchSpec(cmd, runtime_env(handler, opts.runtime_api), cwd, " ".join(cmd))
+    if opts.args:  # the RIE logs the exec line only for a bootstrap given on the command line
+        console.rapid("info", f"exec '{cmd[0]}' (cwd={cwd}, handler={handler})")
+    env = runtime_env(runtime_handler(handler), opts.runtime_api)
+    spec = LaunchSpec(cmd, env, cwd, " ".join(cmd))
+    # Relaunched with every runtime generation, as the RIE's supervisor does.
+    extensions = [LaunchSpec([str(p)], env, cwd, p.name) for p in extension_paths()]
     history = History()
     history.subscribe(console.on_event, replay=False)
     # Nothing reads the drop-in's history back; keep a long session from growing it.
@@ -263,7 +289,9 @@ def main(argv: list[str] | None = None) -> None:
     api = RuntimeAPI(None, history, _Spawner(console), spec, timeout_s=timeout_s, init_timeout_s=timeout_s,
                      function_name=env_all["AWS_LAMBDA_FUNCTION_NAME"], log=console.emulator_log,
                      freeze=opts.freeze,
-                     runtime_addr=_address(opts.runtime_api), invoke_addr=_address(opts.emulator))
+                     runtime_addr=_address(opts.runtime_api), invoke_addr=_address(opts.emulator),
+                     extensions=extensions, handler=runtime_handler(handler))
+    api.access_log = console.access
     done = threading.Event()
 
     def _stop(signum: int, frame: Any) -> None:

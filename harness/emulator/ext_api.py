@@ -9,7 +9,8 @@ import time
 import uuid
 from typing import Any
 
-from harness.emulator.extensions import Extension
+from harness.emulator import protocol as rp
+from harness.emulator.extensions import ERROR_TYPE_HEADER, ID_HEADER, Extension
 
 # How long extensions get after a SHUTDOWN event before they are killed (the RIE's reset).
 SHUTDOWN_GRACE_S = 2.0
@@ -47,7 +48,7 @@ class ExtensionEndpoints:
 
     def extension_register(self, headers: Any, body: bytes) -> tuple[int, bytes, dict[str, str]]:
         with self._cv:
-            if self._state != "starting":
+            if self._state not in ("starting", "ready"):
                 self.extensions.open = False  # the RIE's registration ends with the init
             meta = {"functionName": self.function_name, "functionVersion": "$LATEST",
                     "handler": self.handler, "accountId": "012345678912"}
@@ -76,9 +77,15 @@ class ExtensionEndpoints:
 
     def extension_error(self, headers: Any, kind: str) -> tuple[int, bytes]:
         with self._cv:
-            ext = self.extensions.lookup(headers)
-            if not isinstance(ext, Extension):
-                return ext
+            ident = self.extensions.valid_id(headers)
+            if isinstance(ident, tuple):
+                return ident  # a missing or malformed id: the RIE's header validator answers first
+            if not headers.get(ERROR_TYPE_HEADER):
+                return rp.forbidden("Extension.MissingHeader", f"{ERROR_TYPE_HEADER} not found")
+            ext = self.extensions.by_id.get(ident)
+            if ext is None:
+                # The error handlers word an unknown id differently from event/next.
+                return rp.forbidden("Extension.UnknownExtensionIdentifier", f"Unknown {ID_HEADER}")
             reply = self.extensions.post_error(ext, kind, headers)
             self._cv.notify_all()
             return reply

@@ -37,12 +37,18 @@ class Extensions:
     def __init__(self) -> None:
         self.by_id: dict[str, Extension] = {}
         self.open = True  # registration closes when the init ends
+        # Extension processes launched with this generation: the RIE's init waits
+        # for each of them to register (its register count) before it can end.
+        self.expected = 0
 
     def reset(self) -> None:
         self.by_id.clear()
         self.open = True
+        self.expected = 0
 
     def all_waiting(self) -> bool:
+        if self.open and len(self.by_id) < self.expected:
+            return False
         return all(e.waiting or e.state in ("InitError", "ExitError") for e in self.by_id.values())
 
     def register(self, headers: Any, body: bytes, meta: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
@@ -75,23 +81,27 @@ class Extensions:
                      handler=meta["handler"])
         return 200, (rp.go_json(reply) + "\n").encode(), {ID_HEADER: ext.id}
 
-    def lookup(self, headers: Any) -> Extension | tuple[int, bytes]:
-        """The caller's extension, or the RIE's 403 for a missing/bad/unknown id."""
+    def valid_id(self, headers: Any) -> str | tuple[int, bytes]:
+        """The caller's id, or the RIE's 403 for a missing or malformed one."""
         ident = headers.get(ID_HEADER, "")
         if not ident:
             return rp.forbidden("Extension.MissingExtensionIdentifier", "Missing Lambda-Extension-Identifier header")
         try:
-            ident = str(uuid.UUID(ident))
+            return str(uuid.UUID(ident))
         except ValueError:
             return rp.forbidden("Extension.InvalidExtensionIdentifier", "Invalid Lambda-Extension-Identifier")
+
+    def lookup(self, headers: Any) -> Extension | tuple[int, bytes]:
+        """The caller's extension, or the RIE's 403 for a missing/bad/unknown id."""
+        ident = self.valid_id(headers)
+        if isinstance(ident, tuple):
+            return ident
         ext = self.by_id.get(ident)
         if ext is None:
             return rp.forbidden("Extension.UnknownExtensionIdentifier", f"Unknown extension {ident}")
         return ext
 
     def post_error(self, ext: Extension, kind: str, headers: Any) -> tuple[int, bytes]:
-        if not headers.get(ERROR_TYPE_HEADER):
-            return rp.forbidden("Extension.MissingHeader", f"{ERROR_TYPE_HEADER} not found")
         ext.state = "InitError" if kind == "init" else "ExitError"
         return 202, rp.ACCEPTED
 

@@ -55,6 +55,18 @@ def report_line(request_id: str, duration_ms: float, memory_mb: str, init_ms: fl
             f"Max Memory Used: {memory_mb} MB\t")
 
 
+def access_message(method: str, url: str, headers: list[tuple[str, str]]) -> str:
+    """AccessLogMiddleware's `log.Debug("API request - ", r.Method, " ", r.URL,
+    ", Headers:", r.Header)`: fmt.Sprint adds no spaces next to strings, and an
+    http.Header prints as a Go map (canonical keys, sorted, values in brackets)."""
+    merged: dict[str, list[str]] = {}
+    for key, value in headers:
+        canon = "-".join(part[:1].upper() + part[1:].lower() for part in key.split("-"))
+        merged.setdefault(canon, []).append(value)
+    shown = " ".join(f"{k}:[{' '.join(v)}]" for k, v in sorted(merged.items()))
+    return f"API request - {method} {url}, Headers:map[{shown}]"
+
+
 # -- reading ---------------------------------------------------------------------------
 
 RAPID_RE = re.compile(r"^(?P<ts>\d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2},\d{3}) "

@@ -101,7 +101,8 @@ class Handler(rie_http.Handler):
 
     def _r_ext_register(self, _m: Any) -> None:
         body = self._request().data
-        self._reply(*self.api.extension_register(self.headers, body or b""))
+        status, reply, headers = self.api.extension_register(self.headers, body or b"")
+        self._reply(status, reply, "application/json", headers)
 
     def _r_ext_next(self, _m: Any) -> None:
         got = self.api.extension_next(self.headers)
