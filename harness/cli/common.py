@@ -3,10 +3,13 @@ privilege check and the interrupt report."""
 
 from __future__ import annotations
 
+import io
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from rich.console import Console
 
@@ -17,8 +20,46 @@ from harness.lab import netns
 from harness.ownership import Run
 
 EXIT_OK, EXIT_MISMATCH, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Rich lays out for 80 columns when it has no terminal to ask: CI logs and pipes got
+# timelines and image refs wrapped at 80, padded with spaces. Off a terminal, lay out
+# wide ($COLUMNS if set) and trim each line's padding instead.
+WIDE = 250
+
+
+class _Trimmed(io.TextIOBase):
+    """A text stream that drops the trailing spaces of every line it passes on."""
+
+    def __init__(self, stream: Callable[[], TextIO]) -> None:
+        self._stream = stream  # looked up at each write: tests swap sys.stdout
+        self._rest = ""
+
+    def write(self, text: str) -> int:
+        *lines, self._rest = (self._rest + text).split("\n")
+        if lines:
+            self._stream().write("".join(line.rstrip(" ") + "\n" for line in lines))
+        return len(text)
+
+    def flush(self) -> None:
+        if self._rest:
+            self._stream().write(self._rest)
+            self._rest = ""
+        self._stream().flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+def _console(stderr: bool) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr, highlight=False)
+    columns = os.environ.get("COLUMNS", "")
+    width = int(columns) if columns.isdigit() and int(columns) > 0 else WIDE
+    return Console(file=_Trimmed(lambda: sys.stderr if stderr else sys.stdout), width=width, highlight=False)
+
+
+console = _console(stderr=False)
+err_console = _console(stderr=True)
 
 
 class Terminated(BaseException):
