@@ -168,3 +168,19 @@ def test_the_sigstop_fallback_stops_and_continues_the_process_group(trial, monke
     elapsed, ticks = _ticks_between(result.events)
     assert elapsed >= 0.38 and ticks <= 3
     assert result.verdict.verdict == "healthy"
+
+
+@pytest.mark.dotnet
+def test_a_dotnet_trial_is_frozen_in_each_gap_verified(trial):
+    result = trial(LATE_ENI, "function.runtime=dotnet", "function.handler=resilient", "schedule=[]",
+                   "lab.eni=present", "workload.gaps=[200ms, 500ms]")
+    events = result.events
+    freezes, thaws = _kinds(events, schema.FREEZE), _kinds(events, schema.THAW)
+    assert len(_kinds(events, schema.INVOKE_START)) == 3
+    assert len(freezes) >= 3 and all(e["verified"] for e in freezes + thaws)
+    assert {e["method"] for e in freezes} == {"cgroup_v1" if cgroups.detect().version == 1 else "cgroup_v2"}
+    for start in _kinds(events, schema.INVOKE_START):
+        before = [e for e in events if e["t_ms"] <= start["t_ms"] and e["kind"] in (schema.FREEZE, schema.THAW)]
+        assert before[-1]["kind"] == schema.FREEZE
+    assert max(e["frozen_ms"] for e in thaws) >= 400  # the 500 ms gap, minus the invocation
+    assert result.verdict.verdict == "healthy", result.verdict.reason
