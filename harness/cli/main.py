@@ -56,7 +56,20 @@ class _Group(click.Group):
             sys.exit(EXIT_INTERRUPTED)
 
 
-@click.group(cls=_Group)
+EPILOG = """\b
+Examples:
+  sudo enirace demo
+  sudo enirace run scenarios/late-eni-attach.yaml --set function.handler=naive_cached
+  sudo enirace sweep scenarios/late-eni-attach.yaml --workers 2
+  enirace judge runs/<trial folder>
+
+\b
+Exit codes: 0 the verdict is one the scenario expects (or it expects none); 1 it is not;
+2 a usage error, a bad scenario, a misconfigured function (broken), missing privileges
+or a harness error; 130 interrupted. `enirace COMMAND -h` shows a command's options."""
+
+
+@click.group(cls=_Group, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="enirace")
 def main() -> None:
     """Reproduce the AWS Lambda late-ENI race on one Linux machine."""

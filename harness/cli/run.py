@@ -42,7 +42,20 @@ def run_one(scenario: scenario_mod.Scenario, out: Path, source: Path, capture: b
         return run_one_trial(prepared, run, out, capture=capture)
 
 
-@click.command()
+RUN_EPILOG = """\b
+Examples:
+  enirace run scenarios/late-eni-attach.yaml
+  enirace run scenarios/late-eni-attach.yaml --set function.handler=naive_cached -v
+  enirace run scenarios/late-eni-attach.yaml --set 'schedule[0].at=init_start + 1s' --json
+  enirace run scenarios/eni-swap.yaml --backend docker
+
+\b
+Exit codes: 0 the verdict is one the scenario's expect: allows; 1 it is not; 2 a bad scenario
+or --set, a misconfigured function (broken: one line), missing privileges or harness_error;
+130 interrupted."""
+
+
+@click.command(epilog=RUN_EPILOG)
 @click.argument("scenario_path", metavar="SCENARIO", type=click.Path(path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a scenario field: a dotted path with list indices and a YAML value, e.g. "
