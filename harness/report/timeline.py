@@ -91,6 +91,7 @@ def frozen_row(span: dict[str, Any], starts: dict[int, float], verbose: bool = F
     after = [n for n, t in starts.items() if t >= span["start"]]
     why = f"thawed for invoke {min(after)}" if span["reason"] == "invoke" and after else f"thawed ({span['reason']})"
     text = Text(f"{_span_ms(took)}  {who} ({how}), {why}", style="blue")
+    text.append(f"  freeze#{span['n']}" + (f" thaw#{span['thaw_n']}" if span["thaw_n"] else ""), style="dim")
     if not span.get("thaw_verified", True):
         text.append("  thaw NOT verified", style="bold red")
     return "frozen", text

@@ -68,8 +68,9 @@ def test_the_timeline_shows_each_frozen_span_once_between_the_invocations(tmp_pa
     lines = _rendered(_stored(tmp_path, _history()))
     frozen = _rows(lines, "frozen")
     # The 0.7 ms span (init done, invoke 1 at once) and the shutdown's are left out.
-    assert frozen == ["218.0 ms frozen 192.9 ms runtime #1 (cgroup_v1), thawed for invoke 2",
-                      "415.8 ms frozen 1.2 s runtime #1 (cgroup_v1), thawed for invoke 3"]
+    # Each names its triggers: the hidden first span is still freeze#1.
+    assert frozen == ["218.0 ms frozen 192.9 ms runtime #1 (cgroup_v1), thawed for invoke 2 freeze#2 thaw#2",
+                      "415.8 ms frozen 1.2 s runtime #1 (cgroup_v1), thawed for invoke 3 freeze#3 thaw#3"]
     order = [line.split()[2] for line in lines if " ms " in line and line.split()[2] in ("invoke", "frozen")]
     assert order == ["invoke", "frozen", "invoke", "frozen", "invoke"]
     assert not _rows(lines, "thaw")
@@ -97,9 +98,9 @@ def test_a_freeze_that_did_not_take_and_one_never_thawed(tmp_path):
 
 def test_the_spans_pair_each_freeze_with_its_thaw(tmp_path):
     spans = queries.frozen_spans(_stored(tmp_path, _history()))
-    assert [(s["start"], s["end"], s["frozen_ms"], s["reason"]) for s in spans] == [
-        (209.9, 210.5, 0.7, "invoke"), (218.0, 411.0, 192.9, "invoke"), (415.8, 1611.0, 1195.4, "invoke"),
-        (1619.1, 1624.0, 1.3, "shutdown")]
+    assert [(s["n"], s["thaw_n"], s["start"], s["end"], s["frozen_ms"], s["reason"]) for s in spans] == [
+        (1, 1, 209.9, 210.5, 0.7, "invoke"), (2, 2, 218.0, 411.0, 192.9, "invoke"),
+        (3, 3, 415.8, 1611.0, 1195.4, "invoke"), (4, 4, 1619.1, 1624.0, 1.3, "shutdown")]
 
 
 @pytest.fixture
