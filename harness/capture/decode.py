@@ -5,7 +5,10 @@ dns_query        a query the sandbox sent: name, type, resolver, and whether and
 dns_answer       an answer that reached the sandbox
 tcp_syn          a connection attempt (first SYN), and whether a SYN-ACK came
 tcp_retransmit   a SYN or data segment sent again (count so far)
-tcp_rst          a reset, either way
+tcp_rst          a reset, either way; one the sandbox received says how long the flow
+                 had been silent before the sandbox's last packet on it (idle_ms)
+tcp_fin          a FIN, either way
+tcp_send_after_fin data the sandbox sent on a connection after the peer's FIN
 icmp_unreachable an ICMP destination-unreachable (e.g. port 53 on 127.0.0.1)
 """
 
@@ -38,6 +41,12 @@ class _Decoder:
         self.queries: dict[tuple[str, int, str], Event] = {}
         self.syns: dict[tuple[str, int], Event] = {}
         self.sent_segments: dict[tuple[str, int, int], int] = {}
+        # Per connection (both directions): when its last packet passed, the gap
+        # before the sandbox's last packet on it, and when the peer's FIN came.
+        self.last_ns: dict[frozenset[str], int] = {}
+        self.sent_gap_ns: dict[frozenset[str], int] = {}
+        self.peer_fin_ns: dict[frozenset[str], int] = {}
+        self.after_fin_told: set[frozenset[str]] = set()
 
     def add(self, kind: str, p: Packet, **fields: Any) -> Event:
         event = {"kind": kind, "t_ns": p.t_ns, **fields}
@@ -57,11 +66,36 @@ class _Decoder:
         if asked is not None and not asked["answered"]:
             asked.update(answered=True, rcode=rcode, answer_ms=round((p.t_ns - asked["t_ns"]) / 1e6, 3))
 
+    def _timing(self, p: Packet, conn: frozenset[str]) -> None:
+        last = self.last_ns.get(conn)
+        if p.sent and last is not None:
+            self.sent_gap_ns[conn] = p.t_ns - last
+        self.last_ns[conn] = p.t_ns
+
+    def _closing(self, p: Packet, flow: str, conn: frozenset[str], flags: str, payload: int, dst: str) -> None:
+        if "S" in flags and "A" not in flags:  # the port's new connection: forget the old one's
+            for seen in (self.last_ns, self.sent_gap_ns, self.peer_fin_ns):
+                seen.pop(conn, None)
+            self.after_fin_told.discard(conn)
+        if "R" in flags:
+            idle = {} if p.sent or conn not in self.sent_gap_ns else {
+                "idle_ms": round(self.sent_gap_ns[conn] / 1e6, 3)}
+            self.add("tcp_rst", p, flow=flow, sent=p.sent, iface=p.ifname, **idle)
+        if "F" in flags:
+            self.add("tcp_fin", p, flow=flow, sent=p.sent, iface=p.ifname)
+            if not p.sent:
+                self.peer_fin_ns.setdefault(conn, p.t_ns)
+        if p.sent and payload and conn in self.peer_fin_ns and conn not in self.after_fin_told:
+            self.after_fin_told.add(conn)
+            self.add("tcp_send_after_fin", p, flow=flow, dst=dst, bytes=payload, iface=p.ifname,
+                     after_ms=round((p.t_ns - self.peer_fin_ns[conn]) / 1e6, 3))
+
     def tcp(self, p: Packet, ip: Any, tcp: Any) -> None:
         flags = str(tcp.flags)
         flow = f"{ip.src}:{tcp.sport} > {ip.dst}:{tcp.dport}"
-        if "R" in flags:
-            self.add("tcp_rst", p, flow=flow, sent=p.sent, iface=p.ifname)
+        conn = frozenset((f"{ip.src}:{tcp.sport}", f"{ip.dst}:{tcp.dport}"))
+        self._closing(p, flow, conn, flags, len(tcp.payload), f"{ip.dst}:{tcp.dport}")
+        self._timing(p, conn)
         if "S" in flags and "A" not in flags:
             key = (flow, tcp.seq)
             if key in self.syns:

@@ -57,6 +57,24 @@ def _silence(events: list[Event], t_ms: float) -> str:
     return " (nothing tried the network: a failure remembered from earlier?)"
 
 
+def _nat_forgot(events: list[Event], rst: Event) -> str | None:
+    """Why the lab's NAT had forgotten the flow this RST came on, or None: it was
+    silent past the NAT's idle timeout, or a reap_idle/reset_flows fired while it
+    was (conntrack reports whole seconds, hence the 1 s allowance)."""
+    nat = next((e for e in events if e["kind"] == schema.NAT), None)
+    if nat is None:
+        return None
+    idle_ms = rst.get("idle_ms")
+    if idle_ms is not None and idle_ms >= nat["idle_timeout_s"] * 1000 - 1000:
+        return f"idle {idle_ms / 1000:.1f} s, the NAT forgets after {nat['idle_timeout_s']} s"
+    quiet_from = rst["t_ms"] - (idle_ms if idle_ms is not None else 1000.0)
+    for e in events:
+        if (e["kind"] == schema.FAULT and e.get("fault") in ("reap_idle", "reset_flows") and e.get("verified")
+                and quiet_from - 1 <= e["t_ms"] <= rst["t_ms"]):
+            return f"{e['fault']} at {e['t_ms']:.0f} ms"
+    return None
+
+
 def _explain(events: list[Event], packets: list[Event], start: float, error_class: str) -> str:
     parts: list[str] = []
     queries = [p for p in packets if p["kind"] == schema.DNS_QUERY and p.get("sent")]
@@ -89,8 +107,15 @@ def _explain(events: list[Event], packets: list[Event], start: float, error_clas
             data[p["dst"]] = max(data[p["dst"]], p["count"])
     for dst, count in data.items():
         parts.append(f"request to {dst} retransmitted {count} time{'s' if count > 1 else ''} without a reply")
+    for after in (p for p in packets if p["kind"] == schema.TCP_SEND_AFTER_FIN):
+        parts.append(f"request sent on a connection the service had closed ({after['flow']}, "
+                     f"{after['after_ms']:.0f} ms after its FIN)")
     for rst in (p for p in packets if p["kind"] == schema.TCP_RST):
-        parts.append(f"connection {rst['flow']} reset ({'by the sandbox' if rst.get('sent') else 'by the peer'})")
+        forgot = None if rst.get("sent") else _nat_forgot(events, rst)
+        if forgot:
+            parts.append(f"RST from the NAT for a flow it forgot ({rst['flow']}: {forgot})")
+        else:
+            parts.append(f"connection {rst['flow']} reset ({'by the sandbox' if rst.get('sent') else 'by the peer'})")
     if parts:
         return "; ".join(dict.fromkeys(parts))
     if error_class == "dns":

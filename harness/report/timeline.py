@@ -15,7 +15,7 @@ from harness.history import queries, schema
 VERDICT_STYLE = {"healthy": "bold green", "recovered": "bold yellow", "stuck": "bold red",
                  "not_exercised": "bold magenta", "fault_not_armed": "bold magenta", "harness_error": "bold red"}
 QUIET = {schema.LOG, schema.RESOLVER_QUERY, schema.SERVICE_REQUEST, schema.INVOKE_START, schema.DNS_QUERY,
-         schema.DNS_ANSWER, schema.TCP_SYN, schema.SCHEDULE, schema.CAPTURE_START, schema.THAW}
+         schema.DNS_ANSWER, schema.TCP_SYN, schema.SCHEDULE, schema.CAPTURE_START, schema.THAW, schema.TCP_FIN}
 PACKETS = set(schema.PACKET)
 PACKET_NOTABLE = PACKETS - {schema.DNS_ANSWER}
 # Shorter frozen spans (init done, then the first event right away) only in --verbose.
@@ -56,7 +56,12 @@ def _packet(event: dict[str, Any]) -> str:
     if kind == schema.TCP_RETRANSMIT:
         return f"{event.get('what')} retransmit #{event.get('count')} {event.get('flow')}"
     if kind == schema.TCP_RST:
-        return f"RST {event.get('flow')}"
+        idle = event.get("idle_ms")
+        return f"RST {event.get('flow')}" + (f" (flow silent {_span_ms(idle)} before)" if idle else "")
+    if kind == schema.TCP_FIN:
+        return f"FIN {event.get('flow')}"
+    if kind == schema.TCP_SEND_AFTER_FIN:
+        return f"data on a closed connection {event.get('flow')}, {_span_ms(event.get('after_ms', 0))} after its FIN"
     return f"ICMP {event.get('reason')} about {event.get('about')}"
 
 
