@@ -3,7 +3,10 @@ the fault came and went while the function never tried the network (a slow
 start: .NET from a cold page cache, an init that sleeps past the attach) tests
 nothing. The function's own attempts (net_attempt, from the kernel probe of its
 cgroup: connects and sendmsgs, seen even when no packet can leave) must fall
-inside an impaired window for the trial to count.
+inside an impaired window for the trial to count. An invocation in flight
+during a window counts too: a send on a connection that is already open (the
+pooled connection an ENI swap strands) passes no hook the probe sees, so the
+probe alone cannot tell that such a handler met the fault.
 
 Only absorbed trials (recovered, nothing failed) are judged this way: a failed
 invocation already says the function met something. Histories without a working
@@ -38,12 +41,21 @@ def attempts_in(events: list[Event], spans: list[win.Window]) -> list[Event]:
             and any(s <= e["t_ms"] and (end is None or e["t_ms"] <= end) for s, end in spans)]
 
 
+def invocations_in(events: list[Event], spans: list[win.Window]) -> list[int]:
+    """The invocations that were running at some moment of a span."""
+    starts = {e["n"]: e["t_ms"] for e in events if e["kind"] == schema.INVOKE_START}
+    ends = {e["n"]: e["t_ms"] for e in events if e["kind"] == schema.INVOKE_END}
+    return [n for n, t0 in starts.items()
+            if any(t0 <= (end if end is not None else float("inf")) and ends.get(n, float("inf")) >= s
+                   for s, end in spans)]
+
+
 def unexercised(events: list[Event]) -> str | None:
     """Why the fault never met the function, or None when it did (or cannot be told)."""
     if not probed(events):
         return None
     spans = exposure_spans(events)
-    if not spans or attempts_in(events, spans):
+    if not spans or attempts_in(events, spans) or invocations_in(events, spans):
         return None
     return f"it made no network attempt while the network was impaired ({_spans(spans)}); {instead(events, spans)}"
 

@@ -117,3 +117,10 @@ def test_without_a_probe_nothing_changes():
 def test_a_failure_says_the_fault_was_met_whatever_the_probe_saw():
     v = judge(_history(_inv(1, 200, ok=False), _inv(2, 400), probe=True, attempts=[401.0]))
     assert v.verdict == "recovered" and v.failed_invocations == 1
+
+
+def test_an_invocation_in_flight_during_the_window_met_the_fault():
+    # A pooled connection that an ENI swap strands takes sends the probe cannot see:
+    # an invocation running inside the impaired window counts as meeting the fault.
+    v = judge(_history(_inv(1, 250), _inv(2, 400), probe=True, attempts=[401.0]))
+    assert v.verdict == "recovered" and "absorbed" in v.reason
