@@ -27,11 +27,17 @@ def probed(events: list[Event]) -> bool:
 
 def exposure_spans(events: list[Event]) -> list[win.Window]:
     """Where an attempt meets the fault: the impaired windows, and from an
-    instantaneous fault (a window of no length: a reset, a reap) to the end."""
+    instantaneous fault (a window of no length: a reset, a reap) or a transient
+    one (a swap, a failover) to the end."""
     spans = [(s, None if e is not None and e <= s else e) for s, e in win.impaired_windows(events)]
     for e in events:
-        if e["kind"] == schema.FAULT and e.get("verified") and e.get("impairs") and not any(
-                s <= e["t_ms"] and (end is None or e["t_ms"] <= end) for s, end in spans):
+        if e["kind"] != schema.FAULT or not e.get("verified"):
+            continue
+        if "blip_ms" in e:
+            # A transient fault (a swap, a failover) leaves its mark after its blip: a
+            # connection opened before it is stranded until the function next uses it.
+            spans.append((e["t_ms"], None))
+        elif e.get("impairs") and not any(s <= e["t_ms"] and (end is None or e["t_ms"] <= end) for s, end in spans):
             spans.append((e["t_ms"], None))
     return spans
 

@@ -123,4 +123,13 @@ def test_an_invocation_in_flight_during_the_window_met_the_fault():
     # A pooled connection that an ENI swap strands takes sends the probe cannot see:
     # an invocation running inside the impaired window counts as meeting the fault.
     v = judge(_history(_inv(1, 250), _inv(2, 400), probe=True, attempts=[401.0]))
-    assert v.verdict == "recovered" and "absorbed" in v.reason
+    assert v.verdict == "recovered" and v.failed_invocations == 0
+
+
+def test_a_swap_strands_pooled_connections_so_the_next_invocation_meets_it():
+    events = _history(_inv(1, 400), _inv(2, 600), probe=True, attempts=[401.0])
+    events.append({"kind": "fault", "t_ms": 500.0, "fault": "swap_eni", "verified": True, "impairs": False,
+                   "blip_ms": [500.0, 503.0]})
+    events.sort(key=lambda e: e["t_ms"])
+    v = judge(events)
+    assert v.verdict == "recovered", v.reason
