@@ -1,7 +1,8 @@
 """The checker: a verdict as a pure function of the history, composed of checks.
 
 healthy          no fault touched the function and every invocation succeeded
-recovered        the function ran under a fault and the final invocations succeed
+recovered        the function ran under a fault and the final invocations succeed;
+                 shown as `absorbed` (ABSORBED) when nothing failed at all
 stuck            the last invocation still fails after the fault cleared
 broken           a configuration mistake (a handler, module or bootstrap that is not
                  there, a syntax error): never a finding; `enirace run` exits 2
@@ -31,6 +32,12 @@ from harness.checker.recovery import Failure, failures, invocation_ends, recover
 from harness.history import schema
 from harness.history.recorder import Event
 
+# The one word people read for a recovered trial in which no invocation (and no
+# init) failed: run, judge, demo, sweep and the report print it. The stored
+# value stays "recovered" (verdict.json and expect: are API).
+ABSORBED = "absorbed"
+ABSORBED_MEANS = "the fault hit, no invocation failed"
+
 # Verdicts that say nothing about the handler, so packets have nothing to explain.
 NOT_ABOUT_THE_HANDLER = ("harness_error", "broken", "fault_not_armed", "not_exercised")
 
@@ -58,6 +65,16 @@ class Verdict:
         out = asdict(self)
         out["error_classes"] = self.error_classes
         return out
+
+
+def shown(verdict: Verdict | dict[str, Any]) -> str:
+    """The verdict as people read it: ABSORBED for a recovered verdict with nothing
+    failed, else the stored value."""
+    v = verdict.to_dict() if isinstance(verdict, Verdict) else verdict
+    if v.get("verdict") == "recovered" and not (v.get("failed_invocations") or v.get("init_errors")
+                                                or v.get("failures")):
+        return ABSORBED
+    return str(v.get("verdict"))
 
 
 def harness_failed(events: list[Event]) -> Verdict | None:
@@ -180,7 +197,7 @@ def handler_verdict(events: list[Event]) -> Verdict:
         reason = (f"{failed_n} of {len(ends)} invocations failed{inits}; "
                   f"recovered {how} from invocation {point.invocation}")
     else:
-        reason = f"ran under the fault and all {len(ends)} invocations succeeded (absorbed)"
+        reason = f"ran under the fault and all {len(ends)} invocations succeeded"
     if ttr is not None:
         reason += f", {ttr:.0f} ms after the fault cleared"
     return Verdict("recovered", reason, reinit_needed=point.reinit, time_to_recovery_ms=ttr, **base)

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from harness import cleanup, paths
 from harness.checker.classify import headline
+from harness.checker.verdict import ABSORBED, ABSORBED_MEANS
 from harness.cli.common import console as cli_console
 from harness.cli.common import require_privileges
 from harness.cli.progress import SweepProgress
@@ -150,7 +151,7 @@ def run_demo_sweep(console: Console, scenarios_dir: Path, out: Path, workers: in
         console.print("stuck, and what the handler kept failing with:")
         for line in errors:
             console.print(line, soft_wrap=True, highlight=False)
-    console.print("absorbed: the fault hit, no invocation failed · recovered: failed, then worked again · "
+    console.print(f"{ABSORBED}: {ABSORBED_MEANS} · recovered: failed, then worked again · "
                   "stuck: still failing after the network came back · flaky: a control trial without "
                   "the fault failed")
     console.print(f"{outcome.ran} trials in {time.monotonic() - started:.0f} s · trial folders: {out}/trials/")
@@ -168,9 +169,8 @@ def cell_text(agg: Aggregate, cell: CellAgg) -> str:
         return f"[bold red]stuck{count}[/]"
     if status == "failed":
         return f"[yellow]recovered{f' {cell.failed_any}/{n}' if n > 1 else ''}[/]"
-    if status == "ok":
-        word = "healthy" if cell.verdicts["healthy"] == cell.valid else "absorbed"
-        return f"[green]{word}[/]"
+    if status in ("healthy", ABSORBED):
+        return f"[green]{status}[/]"
     return f"[magenta]{status}[/]"
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.checker.classify import headline
+from harness.checker.verdict import ABSORBED, shown
 from harness.scenario import model as sc
 from harness.sweep import results as res
 from harness.sweep.axes import Axis
@@ -36,6 +37,9 @@ class CellAgg:
     failed_any: int = 0
     reinit: int = 0
     ttr: list[float] = field(default_factory=list)
+    # (folder relative to the sweep directory, the verdict as people read it), for
+    # the report's links: two short strings a trial, nothing of its history.
+    folders: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def trials(self) -> int:
@@ -95,6 +99,7 @@ class Aggregate:
     panels: list[PanelLayout]
     errors: dict[str, ErrorClass] = field(default_factory=lambda: defaultdict(ErrorClass))
     totals: Counter[str] = field(default_factory=Counter)  # experiment verdicts
+    absorbed: int = 0  # of totals["recovered"], those in which nothing failed
     control_totals: Counter[str] = field(default_factory=Counter)
     recorded: int = 0
     expected_total: int = 0
@@ -117,7 +122,7 @@ class Aggregate:
             return "stuck"
         if cell.failed_any:
             return "failed"
-        return "ok"
+        return "healthy" if cell.verdicts["healthy"] == cell.valid else ABSORBED
 
     def findings(self) -> list[CellAgg]:
         return [c for c in self.cells.values() if self.status(c) in ("stuck", "failed")]
@@ -212,7 +217,12 @@ def _add(agg: Aggregate, record: dict[str, Any], sample_per_row: int) -> None:
         return  # from a different grid; merge and resume refuse those, so this is a hand edit
     agg.totals[verdict] += 1
     cell.verdicts[verdict] += 1
-    if verdict in VALID and (v.get("failed_invocations") or verdict == "stuck"):
+    word = shown(v)
+    agg.absorbed += word == ABSORBED
+    if record.get("folder"):
+        cell.folders.append((str(record["folder"]), word))
+    # As `enirace run` words it: anything but healthy or absorbed had a failure.
+    if verdict in VALID and word not in ("healthy", ABSORBED):
         cell.failed_any += 1
     if v.get("reinit_needed"):
         cell.reinit += 1

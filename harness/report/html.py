@@ -10,7 +10,8 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from harness.report.aggregate import Aggregate
+from harness.checker.verdict import ABSORBED, ABSORBED_MEANS
+from harness.report.aggregate import Aggregate, CellAgg
 from harness.report.tables import VERDICT_COLUMNS, cell_row
 
 CSS = """
@@ -25,7 +26,12 @@ img{max-width:100%;border:1px solid #eee;margin:.6rem 0}
 table{border-collapse:collapse;font-size:.86rem;margin:.5rem 0}
 th,td{border:1px solid #e0e0e0;padding:.25rem .5rem;text-align:left;vertical-align:top}
 th{background:#f5f5f5;position:sticky;top:0}
-.stuck{color:#c62828;font-weight:bold}.failed{color:#b26a00}.ok{color:#2e7d32}.flaky{color:#8e24aa;font-weight:bold}
+.stuck{color:#c62828;font-weight:bold}.failed,.recovered{color:#b26a00}.healthy,.absorbed{color:#2e7d32}
+.flaky{color:#8e24aa;font-weight:bold}
+.wide{overflow-x:auto;max-width:100%}
+.wide table{table-layout:fixed;width:100%;min-width:56rem}
+.wide th,.wide td{overflow-wrap:anywhere;word-break:break-word;white-space:normal}
+.wide td.trials{width:14rem}
 .note{background:#fff8e1;border-left:4px solid #ffb300;padding:.4rem .8rem}
 pre{white-space:pre-wrap;background:#f7f7f7;padding:.4rem .6rem;border-radius:4px;font-size:.8rem;margin:.2rem 0}
 """
@@ -55,7 +61,8 @@ def header(agg: Aggregate, images: int) -> str:
     created = time.strftime("%Y-%m-%d %H:%M", time.localtime(meta.get("created", time.time())))
     flaky = sum(1 for c in agg.cells.values() if agg.status(c) == "flaky")
     nums = [("trials recorded", f"{agg.recorded} / {agg.expected_total}"),
-            ("stuck", agg.totals["stuck"]), ("recovered", agg.totals["recovered"]),
+            ("stuck", agg.totals["stuck"]), ("recovered", agg.totals["recovered"] - agg.absorbed),
+            (ABSORBED, agg.absorbed),
             ("healthy", agg.totals["healthy"]),
             ("not exercised", agg.totals["not_exercised"]), ("broken (misconfigured)", agg.totals["broken"]),
             ("not armed / harness error", agg.totals["fault_not_armed"] + agg.totals["harness_error"]),
@@ -100,16 +107,26 @@ def cells_section(agg: Aggregate) -> str:
     if not rows:
         return ""
     cols = [k for k in rows[0] if k not in ("scenario",) or len(agg.spec.plans) > 1]
-    out = ["<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in cols) + "</tr>"]
-    for row in rows:
+    # A container that scrolls sideways, so a wide grid never pushes the page wider.
+    out = ["<div class='wide'><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in cols)
+           + "<th>trial folders</th></tr>"]
+    for cell, row in zip(agg.cells.values(), rows, strict=True):
         status = row["status"]
         cells = []
         for c in cols:
             cls = f' class="{e(status.replace(" ", "-"))}"' if c == "status" else ""
             cells.append(f"<td{cls}>{e(row.get(c, ''))}</td>")
+        cells.append(f"<td class='trials'>{trial_links(cell)}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
-    out.append("</table>")
+    out.append("</table></div>")
     return "".join(out)
+
+
+def trial_links(cell: CellAgg) -> str:
+    """One link a trial, relative to report.html (which sits in the sweep directory),
+    so the page and its trials/ move together."""
+    return " ".join(f'<a class="{e(word)}" href="{e(folder.rstrip("/"))}/" title="{e(folder)}">{e(word)}</a>'
+                    for folder, word in cell.folders)
 
 
 def flaky_section(agg: Aggregate) -> str:
@@ -140,7 +157,8 @@ def page(agg: Aggregate, heatmaps: list[str], curves: list[str], timelines: list
              "<h2>Error classes</h2>", errors_section(agg),
              "<h2>Control trials</h2>", flaky_section(agg),
              "<h2>All cells</h2>", "<p>Also in <code>summary.csv</code>. Verdict columns count experiment trials: "
-             + ", ".join(VERDICT_COLUMNS) + ".</p>", cells_section(agg),
+             + ", ".join(VERDICT_COLUMNS) + f" ({e(ABSORBED)}: {e(ABSORBED_MEANS)}; counted as recovered). "
+             "Each trial links to its folder.</p>", cells_section(agg),
              "<h2>Reproduce one trial</h2>",
              f"<pre>enirace replay {e(agg.out / 'trials' / replay)}</pre>"
              "<p>reruns that trial from its <code>scenario.yaml</code> (seed included) and says whether the "

@@ -8,11 +8,13 @@ from typing import Any
 
 from rich.table import Table
 
+from harness.checker.verdict import ABSORBED
 from harness.report.aggregate import Aggregate, CellAgg
 from harness.report.heatmap import short_name
 
-STATUS_STYLE = {"stuck": "bold red", "failed": "yellow", "ok": "green", "flaky": "bold magenta",
-                "not armed": "magenta", "not exercised": "magenta", "broken": "bold red", "pending": "dim"}
+STATUS_STYLE = {"stuck": "bold red", "failed": "yellow", "healthy": "green", ABSORBED: "green",
+                "flaky": "bold magenta", "not armed": "magenta", "not exercised": "magenta", "broken": "bold red",
+                "pending": "dim"}
 VERDICT_COLUMNS = ("healthy", "recovered", "stuck", "broken", "not_exercised", "fault_not_armed", "harness_error")
 
 
@@ -79,7 +81,7 @@ def summary_table(agg: Aggregate, max_rows: int = 60) -> Table:
         failed = sum(c.failed_any for c in members)
         ttrs = sorted(t for c in members for t in c.ttr)
         statuses = [agg.status(c) for c in members]
-        status = next((s for s in ("flaky", "stuck", "failed", "ok", "not exercised", "not armed",
+        status = next((s for s in ("flaky", "stuck", "failed", ABSORBED, "healthy", "not exercised", "not armed",
                                                 "pending") if s in statuses), "")
         if many:
             text = ", ".join(_styled(f"{statuses.count(s)} {s}", s) for s in dict.fromkeys(statuses))

@@ -9,10 +9,10 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.checker.classify import classify_event, error_text, headline
-from harness.checker.verdict import Verdict
+from harness.checker.verdict import ABSORBED, Verdict, shown
 from harness.history import queries, schema
 
-VERDICT_STYLE = {"healthy": "bold green", "recovered": "bold yellow", "stuck": "bold red",
+VERDICT_STYLE = {"healthy": "bold green", ABSORBED: "bold green", "recovered": "bold yellow", "stuck": "bold red",
                  "not_exercised": "bold magenta", "fault_not_armed": "bold magenta", "harness_error": "bold red"}
 QUIET = {schema.LOG, schema.RESOLVER_QUERY, schema.SERVICE_REQUEST, schema.INVOKE_START, schema.DNS_QUERY,
          schema.DNS_ANSWER, schema.TCP_SYN, schema.SCHEDULE, schema.CAPTURE_START, schema.THAW, schema.TCP_FIN}
@@ -219,6 +219,7 @@ def render(console: Console, title: str, events: list[dict[str, Any]], verdict: 
 
 def verdict_line(verdict: Verdict) -> Text:
     text = Text("verdict: ")
-    text.append(verdict.verdict.upper(), style=VERDICT_STYLE.get(verdict.verdict, "bold"))
+    word = shown(verdict)
+    text.append(word.upper(), style=VERDICT_STYLE.get(word, "bold"))
     text.append(f"  {verdict.reason}")
     return text

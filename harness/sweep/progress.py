@@ -9,7 +9,10 @@ from typing import Any
 
 from rich.console import Console
 
-ORDER = ("healthy", "recovered", "stuck", "broken", "not_exercised", "fault_not_armed", "harness_error", "worker_died")
+from harness.checker.verdict import ABSORBED, shown
+
+ORDER = ("healthy", ABSORBED, "recovered", "stuck", "broken", "not_exercised", "fault_not_armed", "harness_error",
+         "worker_died")
 
 
 class LineProgress:
@@ -36,7 +39,7 @@ class LineProgress:
         return verdict
 
     def update(self, record: dict[str, Any]) -> None:
-        verdict = record["verdict"]["verdict"]
+        verdict = shown(record["verdict"])
         self.finished += 1
         if record["kind"] == "control":
             if verdict != "healthy":

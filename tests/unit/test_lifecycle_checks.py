@@ -4,7 +4,7 @@ not_exercised, on hand-made histories."""
 import pytest
 
 from harness.checker.classify import classify, headline
-from harness.checker.verdict import judge
+from harness.checker.verdict import ABSORBED, judge, shown
 from harness.scenario.model import validate
 
 RESET_TEXTS = [
@@ -103,7 +103,7 @@ def test_absorbed_without_an_attempt_in_the_window_is_not_exercised():
 
 def test_absorbed_with_an_attempt_in_the_window_stays_recovered():
     v = judge(_history(_inv(1, 200), _inv(2, 400), probe=True, attempts=[201.0, 401.0]))
-    assert v.verdict == "recovered" and "absorbed" in v.reason
+    assert v.verdict == "recovered" and shown(v) == ABSORBED
 
 
 def test_without_a_probe_nothing_changes():
