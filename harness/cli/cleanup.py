@@ -9,8 +9,17 @@ import click
 from harness import cleanup as cleanup_mod
 from harness.cli.common import EXIT_ERROR, EXIT_OK, console, require_privileges
 
+CLEANUP_EPILOG = """\b
+Examples:
+  sudo enirace cleanup --dry-run
+  sudo enirace cleanup
 
-@click.command()
+\b
+Exit codes: 0 removed what could be proven ours (or nothing was left); 2 something
+could not be removed (listed as failed) or missing privileges; 130 interrupted."""
+
+
+@click.command(epilog=CLEANUP_EPILOG)
 @click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
 def cleanup(dry_run: bool) -> None:
     """Remove what dead runs left behind: only what their manifests list and can still

@@ -113,7 +113,18 @@ def plan_demo(scenarios_dir: Path) -> tuple[SweepSpec, list[tuple[str, str]], li
     return build_spec(chosen, repeats=1, controls=1, per_scenario_axes=axes, use_blocks=False), cases, skipped
 
 
-@click.command()
+DEMO_EPILOG = """\b
+Examples:
+  sudo enirace demo
+  sudo enirace demo --workers 1 --out runs/demo-1
+
+\b
+Exit codes: 0 finished (stuck handlers are findings, not errors); 2 a harness_error or
+a trial whose worker died, missing privileges, or no scenarios/ to run from;
+130 interrupted."""
+
+
+@click.command(epilog=DEMO_EPILOG)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/demo"), show_default=True)
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
               help="Trials run in parallel, each in its own lab.")

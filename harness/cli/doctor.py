@@ -164,7 +164,17 @@ def run_checks() -> list[Check]:
     return checks
 
 
-@click.command()
+DOCTOR_EPILOG = """\b
+Examples:
+  sudo enirace doctor
+  sudo ENIRACE_FREEZER=sigstop enirace doctor
+
+\b
+Exit codes: 0 every required check passed (optional ones may be missing); 2 a required
+check failed, as privileges do without root (each row says its fix); 130 interrupted."""
+
+
+@click.command(epilog=DOCTOR_EPILOG)
 def doctor() -> None:
     """List the prerequisites found and missing, with the fix for each."""
     table = Table(show_header=True, header_style="bold")

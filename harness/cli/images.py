@@ -10,16 +10,56 @@ import click
 from rich.table import Table
 
 from harness.cli.common import console
+from harness.errors import UserError
 
 DEFAULT_KINDS = ("python", "dotnet", "nodejs")
 
+_NO_ENGINE = "2 no Docker engine answering (one line says how to start it)"
+IMAGES_EPILOG = f"""\b
+Examples:
+  enirace images build python dotnet
+  enirace images list
+  enirace images prune
 
-@click.group()
+\b
+Exit codes: 0 done; {_NO_ENGINE},
+or (build) an image failed to build. `enirace images COMMAND -h` shows its options."""
+BUILD_EPILOG = """\b
+Examples:
+  enirace images build
+  enirace images build dotnet --offline
+  enirace images build all --force
+
+\b
+Exit codes: 0 every image built or already current; 2 some image failed (each failure is
+one line; the others are still built), e.g. no Docker engine; 130 interrupted."""
+LIST_EPILOG = f"""\b
+Examples:
+  enirace images list
+
+\b
+Exit codes: 0 listed; {_NO_ENGINE}."""
+PRUNE_EPILOG = f"""\b
+Examples:
+  enirace images prune
+
+\b
+Exit codes: 0 pruned (possibly nothing); {_NO_ENGINE}."""
+DROPIN_EPILOG = """\b
+Examples:
+  enirace images rie-dropin ./aws-lambda-rie
+  sudo enirace images rie-dropin /usr/local/bin/aws-lambda-rie
+
+\b
+Exit codes: 0 written (mode 0755); 2 TARGET cannot be written."""
+
+
+@click.group(epilog=IMAGES_EPILOG)
 def images() -> None:
     """Lambda container images for the docker backend."""
 
 
-@images.command()
+@images.command(epilog=BUILD_EPILOG)
 @click.argument("kinds", nargs=-1, type=click.Choice(["python", "dotnet", "nodejs", "python-rie", "harness", "all"]))
 @click.option("--offline", is_flag=True, help="Do not try to pull the official AWS base images.")
 @click.option("--force", is_flag=True, help="Rebuild even when the sources are unchanged.")
@@ -52,7 +92,7 @@ def build(kinds: tuple[str, ...], offline: bool, force: bool) -> None:
     sys.exit(2 if failed else 0)
 
 
-@images.command(name="list")
+@images.command(name="list", epilog=LIST_EPILOG)
 def list_images() -> None:
     """The images the harness built, and which are current."""
     from harness.backends.docker import images as im
@@ -68,7 +108,7 @@ def list_images() -> None:
     console.print(table)
 
 
-@images.command()
+@images.command(epilog=PRUNE_EPILOG)
 def prune() -> None:
     """Remove the harness's images that are not current (old content hashes)."""
     from harness.backends.docker import images as im
@@ -77,11 +117,15 @@ def prune() -> None:
     console.print(f"removed {len(removed)} image(s)")
 
 
-@images.command(name="rie-dropin")
+@images.command(name="rie-dropin", epilog=DROPIN_EPILOG)
 @click.argument("target", type=click.Path(path_type=Path))
 def rie_dropin(target: Path) -> None:
     """Write enirace-rie as one executable file (stdlib python3 only), e.g. to copy
     to /usr/local/bin/aws-lambda-rie in an image that has python3 but no RIE."""
     from harness.backends.docker.stage import rie_dropin as write
 
-    console.print(f"wrote {write(target)}")
+    try:
+        written = write(target)
+    except OSError as exc:
+        raise UserError(f"{target}: cannot write the drop-in ({exc.strerror or exc}); pick a writable path") from None
+    console.print(f"wrote {written}")

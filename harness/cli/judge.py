@@ -88,7 +88,18 @@ def recorded_verdict(folder: Path) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
-@click.command("judge")
+JUDGE_EPILOG = """\b
+Examples:
+  enirace judge runs/late-eni-attach-naive_cached-1a2b3c-1
+  enirace judge runs/sweeps/<sweep>/trials/<trial> --json
+
+\b
+Exit codes: 0 the verdict is one the scenario's expect: allows (or it expects none);
+1 it is not; 2 harness_error or broken, or a folder without history.jsonl or
+scenario.yaml, or an event the checker cannot read. Needs no root."""
+
+
+@click.command("judge", epilog=JUDGE_EPILOG)
 @click.argument("trial_dir", metavar="TRIAL_DIR", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a timeline.")
 @click.option("-v", "--verbose", is_flag=True, help="Also show DNS queries and function output.")

@@ -72,7 +72,18 @@ def compare(original: dict[str, Any], again: dict[str, Any]) -> list[str]:
     return notes
 
 
-@click.command("replay")
+REPLAY_EPILOG = """\b
+Examples:
+  sudo enirace replay runs/late-eni-attach-naive_cached-1a2b3c-1
+  sudo enirace replay runs/sweeps/<sweep>/trials/<trial> --count 5
+
+\b
+Exit codes: 0 the recorded verdict repeated in every replay; 1 it did not in some;
+2 not a trial folder (no scenario.yaml or verdict.json), a bad scenario.yaml or
+missing privileges; 130 interrupted."""
+
+
+@click.command("replay", epilog=REPLAY_EPILOG)
 @click.argument("trial_dir", metavar="TRIAL_DIR", type=click.Path(path_type=Path))
 @click.option("--count", "times", type=click.IntRange(1, 1000), default=1, show_default=True,
               help="Replay it this many times.")

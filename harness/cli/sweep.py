@@ -136,7 +136,39 @@ def env_workers(default: int = 2) -> int:
         return default
 
 
-@click.command()
+SWEEP_EPILOG = """\b
+Examples:
+  sudo enirace sweep scenarios/late-eni-attach.yaml --workers 2
+  sudo enirace sweep scenarios/late-eni-attach.yaml --axis function.handler=naive_cached,resilient \\
+      --axis 'schedule[0].at.offset=0ms..2000ms/100ms' --repeats 3
+  sudo enirace sweep scenarios/eni-swap.yaml --shard 1/2 --out runs/shard-1 --no-report
+
+\b
+Exit codes: 0 finished; 1 a trial outside the scenario's expect: verdicts in a cell
+that is not flaky; 2 a usage error or bad scenario, missing privileges, a harness_error
+or a trial whose worker died (the same command again retries it), or another sweep
+holding --out; 130 interrupted (the finished trials stay in results.jsonl)."""
+
+REPORT_EPILOG = """\b
+Examples:
+  enirace report runs/sweeps/late-eni-attach-1a2b3c4d
+  enirace report runs/demo --max-timelines 200
+
+\b
+Exit codes: 0 report.html and summary.csv written; 2 DIR is not a sweep directory
+(no sweep.json) or is unreadable; 130 interrupted."""
+
+MERGE_EPILOG = """\b
+Examples:
+  enirace merge runs/shard-1 runs/shard-2 --out runs/sweep-all
+
+\b
+Exit codes: 0 merged and reported (trials missing from the shards are listed, not an
+error); 2 the directories hold different sweeps, one is not a sweep directory, or --out
+is not new and empty; 130 interrupted."""
+
+
+@click.command(epilog=SWEEP_EPILOG)
 @click.argument("scenario_paths", metavar="SCENARIO...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--axis", "axes", multiple=True, metavar="KEY=VALUES",
               help="A swept field: a comma list (function.handler=naive_cached,resilient) or a range "
@@ -165,7 +197,7 @@ def sweep(scenario_paths: tuple[Path, ...], axes: tuple[str, ...], overrides: tu
                       out, shard, seed, jitter, capture, make_report))
 
 
-@click.command()
+@click.command(epilog=REPORT_EPILOG)
 @click.argument("directory", metavar="DIR", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--max-timelines", type=click.IntRange(1, 10_000), default=None,
               help="Trials drawn as timelines at most [60].")
@@ -175,7 +207,7 @@ def report(directory: Path, max_timelines: int | None) -> None:
     sys.exit(EXIT_OK)
 
 
-@click.command()
+@click.command(epilog=MERGE_EPILOG)
 @click.argument("directories", metavar="DIR...", nargs=-1, required=True,
                 type=click.Path(path_type=Path, file_okay=False))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="The merged sweep directory.")
