@@ -165,7 +165,15 @@ def preflight(scenario: Scenario) -> Prepared:
     """Everything the user could get wrong, checked before any namespace exists:
     one line (UserError) naming the field. `enirace run`, the sweep and the pytest
     plugin call this; run_one_trial does when handed a bare Scenario."""
-    launch = functions.launch_spec(scenario.function)
+    from harness.backends.docker import user_image
+
+    if user_image.is_own_image(scenario):
+        # A team's own image holds its function: nothing to build here, and the
+        # handler is the image's CMD unless given (recorded as the trial's).
+        scenario = user_image.adopt(scenario)
+        launch = functions.image_launch(scenario.function)
+    else:
+        launch = functions.launch_spec(scenario.function)
     addressing.check_pool(scenario.lab.pool)
     backend = backends.for_scenario(scenario)
     backend.preflight(scenario)

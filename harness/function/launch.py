@@ -173,6 +173,16 @@ def published_launch(fn: FunctionConfig, runtime, folder: Path) -> LaunchSpec:
                       program=program)
 
 
+IMAGE_TASK_ROOT = Path("/var/task")
+
+
+def image_launch(fn: FunctionConfig) -> LaunchSpec:
+    """A team's own container image: the function and its runtime client are in the
+    image, so nothing is built or resolved here; its entrypoint gets the handler."""
+    env = lambda_env(fn, fn.handler, IMAGE_TASK_ROOT)
+    return LaunchSpec([], env, IMAGE_TASK_ROOT, f"the image's entrypoint and bootstrap, handler {fn.handler}")
+
+
 def launch_spec(fn: FunctionConfig) -> LaunchSpec:
     if fn.runtime == "python":
         return python_launch(fn)

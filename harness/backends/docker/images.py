@@ -47,7 +47,8 @@ class Recipe:
 
 RECIPES = {r.kind: r for r in (
     Recipe("lambda-python-offline", "offline-base", "Dockerfile.python", offline_base="rootfs", base_arg="ROOTFS"),
-    Recipe("lambda-dotnet-offline", "offline-base", "Dockerfile.dotnet", offline_base="rootfs", base_arg="ROOTFS"),
+    Recipe("lambda-dotnet-offline", "offline-base", "Dockerfile.dotnet", offline_base="rootfs", base_arg="ROOTFS",
+           extra=("containers/dotnet/host", "containers/dotnet/runtime")),  # enirace-host.dll's sources
     Recipe("python", "python", official_base="public.ecr.aws/lambda/python:3.12",
            offline_base="lambda-python-offline"),
     Recipe("dotnet", "dotnet", official_base="public.ecr.aws/lambda/dotnet:8",
@@ -222,8 +223,9 @@ def _stage(recipe: Recipe, base: str, ctx: Path, progress: Progress) -> None:
         stage.download_wheels([f"awslambdaric=={metadata.version('awslambdaric')}"], _python_version(base),
                               ctx / "wheels")
     elif kind == "lambda-dotnet-offline":
-        progress("staging the .NET 8 runtime tree from the host")
+        progress("staging the .NET 8 runtime tree and enirace-host.dll from the host")
         stage.dotnet_runtime_tree(ctx / "dotnet")
+        stage.dotnet_host(ctx / "runtime")
     elif kind == "lambda-nodejs-offline":
         progress("staging node and aws-lambda-ric from the host")
         stage.nodejs_runtime(ctx)

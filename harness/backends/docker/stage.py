@@ -78,6 +78,17 @@ def dotnet_runtime_tree(dest: Path) -> str:
     return rt.version
 
 
+def dotnet_host(dest: Path) -> Path:
+    """enirace-host.dll (the offline base's stand-in for Amazon.Lambda.RuntimeSupport.dll),
+    compiled on the host: the image has no compiler."""
+    from harness.function import dotnet_code
+
+    host = dotnet_code.build_host()
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(host, dest / host.name)
+    return dest / host.name
+
+
 def nodejs_runtime(ctx: Path) -> str:
     """The host's node (node/node) and the aws-lambda-ric enirace built on the host
     (runtime/node_modules/aws-lambda-ric: what it runs, not its build sources), and the
