@@ -5,7 +5,7 @@ keep-alive connection to the service and makes one request, then reap_idle
 (min_idle 0) forgets it, the sandbox sends its next request at once, and a
 packet socket on the sandbox's ENI waits for the NAT's RST. Printed, p50/p99 in
 ms: the reap itself (conntrack dump + delete over ctnetlink), its verify (a
-second dump), request to RST (the kernel's REJECT), and reap start to RST on
+lookup per reaped flow), request to RST (the kernel's REJECT), and reap start to RST on
 the wire. Needs root.
 
     .nox/tests/bin/python benchmarks/reap_precision.py [--n 100]
@@ -92,7 +92,7 @@ def main() -> None:
             lab.down()
             lease.release()
     print(f"reap precision, {n} reaps, lab.nat on_expired rst (ms):")
-    for i, what in enumerate(("reap (dump + delete)", "verify (dump)", "request -> RST", "reap start -> RST")):
+    for i, what in enumerate(("reap (dump + delete)", "verify (lookups)", "request -> RST", "reap start -> RST")):
         values = sorted(r[i] for r in rounds)
         p99 = values[min(len(values) - 1, int(len(values) * 0.99))]
         print(f"  {what:22s} p50 {statistics.median(values):7.3f}  p99 {p99:7.3f}  max {values[-1]:7.3f}")

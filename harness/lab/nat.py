@@ -14,7 +14,7 @@ a forgotten flow from being picked up as a new flow (it is INVALID instead), and
 conntrack's window tracking from being INVALID too. An INVALID TCP packet towards
 the service is answered with a RST (`on_expired: rst`, as a NAT gateway does) or
 dropped (`drop`). Conntrack entries are read and deleted over ctnetlink; ctnetlink
-gives a flow's remaining timeout in whole seconds, so idle times are to the second.
+(harness/lab/ctnetlink.py) gives a flow's remaining timeout in whole seconds, so idle times are to the second.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from ipaddress import IPv4Address
 from typing import Any
 
 from harness.lab import netns
+from harness.lab.ctnetlink import Conntrack, Entry
 
 # The kernel's defaults (seconds) of every TCP conntrack timeout; the NAT caps each
 # at idle_timeout, so a flow idle that long is forgotten whatever its state.
@@ -58,7 +59,7 @@ class Flow:
     nat_port: int  # the port the service saw (SNAT may change it)
     state: str
     idle_s: int  # at least this idle (conntrack reports whole seconds)
-    entry: Any  # pyroute2's ConntrackEntry, for delete
+    entry: Entry  # for delete
 
     def as_dict(self) -> dict[str, Any]:
         return {"client": self.client, "service": self.service, "nat_port": self.nat_port,
@@ -136,41 +137,40 @@ class Nat:
 
     def flows(self) -> list[Flow]:
         """The TCP flows to the service's addresses that conntrack remembers now."""
-        from pyroute2 import Conntrack
-
         routed = {str(a) for a in self.routed}
         out = []
-        ct = Conntrack(netns=str(netns.path(self.vpc)))
-        try:
-            for e in ct.dump_entries():
-                o = e.tuple_orig
-                if o.proto != 6 or o.daddr not in routed or e.protoinfo is None:
-                    continue
-                state = e.protoinfo.state_name()
-                full = self.timeouts.get(STATE_TIMEOUT.get(state, ""), self.idle_timeout_s)
-                # remaining is rounded down, so full - remaining - 1 < idle: a lower bound.
-                idle = max(0, full - int(e.timeout or 0) - 1)
-                out.append(Flow(f"{o.saddr}:{o.sport}", f"{o.daddr}:{o.dport}", int(e.tuple_reply.dport),
-                                state, idle, e))
-        finally:
-            ct.close()
+        with Conntrack(self.vpc) as ct:
+            entries = ct.dump()
+        for e in entries:
+            o = e.orig
+            if o.dst not in routed:
+                continue
+            full = self.timeouts.get(STATE_TIMEOUT.get(e.state, ""), self.idle_timeout_s)
+            # The remaining timeout is rounded down, so full - remaining - 1 < idle: a lower bound.
+            idle = max(0, full - e.timeout_s - 1)
+            out.append(Flow(f"{o.src}:{o.sport}", f"{o.dst}:{o.dport}", e.reply.dport, e.state, idle, e))
+        return out
+
+    def still_there(self, flows: list[Flow]) -> list[Flow]:
+        """These flows as conntrack has them now (those it still remembers)."""
+        out = []
+        with Conntrack(self.vpc) as ct:
+            for flow in flows:
+                now = ct.get(flow.entry)
+                if now is not None:
+                    out.append(Flow(flow.client, flow.service, flow.nat_port, now.state, flow.idle_s, now))
         return out
 
     def forget(self, flows: list[Flow]) -> list[Flow]:
         """Delete these flows from conntrack; returns those it still had."""
-        from pyroute2 import Conntrack
-
         gone = []
-        ct = Conntrack(netns=str(netns.path(self.vpc)))
-        try:
+        with Conntrack(self.vpc) as ct:
             for flow in flows:
                 try:
                     ct.delete(flow.entry)
                     gone.append(flow)
-                except Exception:  # ENOENT: it expired or closed meanwhile
+                except OSError:  # ENOENT: it expired or closed meanwhile
                     pass
-        finally:
-            ct.close()
         return gone
 
     def reset_established(self, port: int) -> str:

@@ -58,8 +58,7 @@ class ReapIdle(Fault):
     def verify(self) -> tuple[bool, State]:
         """Every reaped flow is gone from conntrack, and there was one to reap (a
         reap that found nothing idle did not model anything)."""
-        gone = {(f.client, f.service) for f in self.reaped}
-        left = [f for f in _nat(self.lab, self.name).flows() if (f.client, f.service) in gone]
+        left = _nat(self.lab, self.name).still_there(self.reaped)
         return bool(self.reaped) and not left, {"reaped": len(self.reaped), "still_there": _flows(left)}
 
     def revert(self) -> State:
@@ -92,14 +91,14 @@ class ResetFlows(Fault):
     def verify(self) -> tuple[bool, State]:
         """conntrack saw the RSTs: none of the flows is established any more."""
         nat = _nat(self.lab, self.name)
-        wanted = {(f.client, f.service) for f in self.reset}
         deadline = time.monotonic() + RESET_SETTLE_S
         while True:
-            still = [f for f in nat.flows() if (f.client, f.service) in wanted and f.state == "ESTABLISHED"]
+            now = nat.still_there(self.reset)
+            still = [f for f in now if f.state == "ESTABLISHED"]
             if not still or time.monotonic() > deadline:
                 break
             time.sleep(0.005)
-        after = [{"client": f.client, "state": f.state} for f in nat.flows() if (f.client, f.service) in wanted]
+        after = [{"client": f.client, "state": f.state} for f in now]
         return bool(self.reset) and not still, {"reset": len(self.reset), "states_after": after,
                                                 "still_established": _flows(still)}
 

@@ -163,6 +163,25 @@ def test_reap_idle_forgets_idle_flows_only(make_lab):
         assert reaped[0] not in left  # the RST'd packet made no new flow (tcp_loose=0)
 
 
+def test_reap_idle_forks_no_copy_of_the_harness(make_lab, monkeypatch):
+    """pyroute2's Conntrack(netns=...) forked a child per socket, which inherited the
+    CLI's SIGTERM handler: a copy of the harness went on running the trial."""
+    import os
+
+    lab = make_lab(nat={})
+    with connect(lab) as sock:
+        request(sock)
+
+        def no_fork() -> int:
+            raise AssertionError("the NAT forked a process")
+
+        monkeypatch.setattr(os, "fork", no_fork)
+        fault = catalogue.make("reap_idle", lab, {})
+        fault.apply()
+        ok, state = fault.verify()
+        assert ok, state
+
+
 def test_reap_idle_with_nothing_idle_is_not_verified(make_lab):
     lab = make_lab(nat={})
     with connect(lab) as sock:
