@@ -18,6 +18,7 @@ from harness.backends.base import Check, Notify, Remover, RuntimeAPILike
 from harness.emulator.api import RuntimeAPI
 from harness.function import cgroup as cgroups
 from harness.function import contain as contain
+from harness.function import extensions as fn_extensions
 from harness.function import netprobe
 from harness.function.contain import Containment
 from harness.function.handle import RuntimeProcess
@@ -163,7 +164,8 @@ class ProcessBackend:
     name = "process"
 
     def preflight(self, scenario: Scenario) -> None:
-        """Nothing beyond what every trial checks (launch spec, pool)."""
+        """Beyond what every trial checks (launch spec, pool): function.extensions."""
+        fn_extensions.paths(scenario.function)
 
     def make_lab(self, scenario: Scenario, run: Run, subnet: Subnet, notify: Notify) -> Lab:
         return Lab(run, subnet, notify=notify, config=scenario.lab)
@@ -183,7 +185,8 @@ class ProcessBackend:
                        cgroup=f"v{layout.version}" if layout else None)
         api = RuntimeAPI(lab.sandbox, history, launcher.spawn, launch, timeout_s=fn.timeout / 1000,
                          init_timeout_s=scenario.workload.init_timeout / 1000, function_name=fn.name,
-                         log=emulator_log, freeze=scenario.workload.freeze)
+                         log=emulator_log, freeze=scenario.workload.freeze,
+                         extensions=fn_extensions.specs(fn, launch))
         return _Probed(api, netwatch)
 
     def doctor_checks(self) -> list[Check]:

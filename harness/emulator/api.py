@@ -340,8 +340,7 @@ class RuntimeAPI(ExtensionEndpoints):
                 if self._gen != gen or self._stopping:
                     return None  # the runtime was replaced: drop the connection
                 # Lambda freezes only when every extension waits on its next as well.
-                if not (self.extensions.all_waiting() and self._freezing.maybe_freeze(
-                        self._proc, self._state, self._stopping, self._ext_procs)):
+                if not self._freezing.maybe_freeze(self._proc, self.can_freeze(), self._ext_procs):
                     self._cv.wait()
             if self._gen != gen:
                 return None

@@ -11,6 +11,7 @@ from typing import Any
 
 from harness.emulator import protocol as rp
 from harness.emulator.extensions import ERROR_TYPE_HEADER, ID_HEADER, Extension
+from harness.history import schema
 
 # How long extensions get after a SHUTDOWN event before they are killed (the RIE's reset).
 SHUTDOWN_GRACE_S = 2.0
@@ -26,6 +27,7 @@ class ExtensionEndpoints:
     _pending: Any
     _current: Any
     extensions: Any
+    history: Any
     function_name: str
     handler: str
 
@@ -63,6 +65,7 @@ class ExtensionEndpoints:
                 return ext
             gen = self._gen
             ext.waiting, ext.state = True, "Ready"
+            self.history.record(schema.EXTENSION_NEXT, generation=gen, name=ext.name)
             self._maybe_release()
             self._cv.notify_all()
             try:
@@ -93,5 +96,5 @@ class ExtensionEndpoints:
     def can_freeze(self) -> bool:
         """The one "can freeze now?" condition (caller holds the lock): the runtime
         waits on /next with nothing pending and every extension waits on its next."""
-        return (self._state == "ready" and self._pending is None and self.extensions.all_waiting()
-                and (self._current is None or self._current.released))
+        return (self._state == "ready" and not self._stopping and self._pending is None
+                and self.extensions.all_waiting() and (self._current is None or self._current.released))

@@ -49,7 +49,10 @@ class Extensions:
     def all_waiting(self) -> bool:
         if self.open and len(self.by_id) < self.expected:
             return False
-        return all(e.waiting or e.state in ("InitError", "ExitError") for e in self.by_id.values())
+        # An extension with an event queued is busy from the dispatch on, though its
+        # thread may not have left event/next's wait yet.
+        return all(e.waiting and not e.queue or e.state in ("InitError", "ExitError")
+                   for e in self.by_id.values())
 
     def register(self, headers: Any, body: bytes, meta: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
         name = headers.get(NAME_HEADER, "")

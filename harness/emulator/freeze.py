@@ -3,8 +3,9 @@ the runtime waits on /next with nothing pending the environment is frozen, and
 it is thawed when the next event arrives, before /next is answered. The RIE
 never freezes; neither does the emulator with workload.freeze false.
 
-When is decided in one place, Freezing.can_freeze_now; every change is read
-back from the kernel before it is recorded (`verified`)."""
+When is decided in one place, Freezing.can_freeze_now, from the emulator's
+RuntimeAPI.can_freeze() (the runtime and every extension wait on next); every
+change is read back from the kernel before it is recorded (`verified`)."""
 
 from __future__ import annotations
 
@@ -35,18 +36,17 @@ class Freezing:
     def frozen(self) -> bool:
         return bool(self._frozen)
 
-    def can_freeze_now(self, proc: RuntimeHandle | None, state: str, stopping: bool) -> bool:
-        """Lambda freezes once the runtime and every extension wait on /next and
-        nothing is pending; the emulator asks with its lock held, in /next's wait
-        for a pending event, once every extension waits on its next too."""
-        return (self.enabled and not self._frozen and proc is not None and state == "ready"
-                and not stopping)
+    def can_freeze_now(self, proc: RuntimeHandle | None, idle: bool) -> bool:
+        """Lambda freezes once the runtime and every extension wait on next and
+        nothing is pending: `idle` is the emulator's RuntimeAPI.can_freeze(), asked
+        with its lock held in /next's wait for a pending event."""
+        return self.enabled and not self._frozen and proc is not None and idle
 
-    def maybe_freeze(self, proc: RuntimeHandle | None, state: str, stopping: bool,
+    def maybe_freeze(self, proc: RuntimeHandle | None, idle: bool,
                      extensions: Sequence[RuntimeHandle] = ()) -> bool:
         """Freeze when can_freeze_now; True when it did (the caller looks for a
         pending event again instead of waiting: one may have come meanwhile)."""
-        if not self.can_freeze_now(proc, state, stopping):
+        if not self.can_freeze_now(proc, idle):
             return False
         assert proc is not None
         self.freeze(proc, extensions)

@@ -63,6 +63,9 @@ FREEZE = _kind("freeze", "generation verified method state took_ms", "detail",
                "docker_pause or sigstop; state read back)")
 THAW = _kind("thaw", "generation verified method state took_ms frozen_ms reason", "detail",
              "the frozen runtime was thawed (reason invoke or shutdown), before /next was answered")
+EXTENSION_NEXT = _kind("extension_next", "generation name", "",
+                       "an extension called event/next: it waits for its next event (the environment "
+                       "freezes only when the runtime and every extension wait)")
 
 # -- invocations ----------------------------------------------------------------------------------
 INVOKE_START = _kind("invoke_start", "n request_id", "", "invocation n was sent")

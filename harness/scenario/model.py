@@ -47,6 +47,8 @@ class FunctionConfig(_Strict):
     # root for functions that need it (a warning is printed).
     user: str = "sbx_user1051"
     env: dict[str, str] = Field(default_factory=dict)
+    # Extension programs started with each runtime, as Lambda starts /opt/extensions/*.
+    extensions: list[str] = Field(default_factory=list)
     # Lambda SnapStart (snapshot after init, restore per environment).
     snapstart: bool = False
 
@@ -73,7 +75,7 @@ class FunctionConfig(_Strict):
             raise ValueError(f"{brief(v)}: a Lambda function name is 1 to 64 letters, digits, '-' or '_'")
         return v
 
-    @field_validator("env", "command")
+    @field_validator("env", "command", "extensions")
     @classmethod
     def _no_nul(cls, v: Any) -> Any:
         texts = [] if v is None else list(v.items()) if isinstance(v, dict) else [v]

@@ -67,6 +67,9 @@ class DockerBackend:
     def preflight(self, scenario: Scenario) -> None:
         """The engine must answer and the image exist: built here when missing, once
         per process (a sweep's parent builds it, not each worker)."""
+        if scenario.function.extensions:
+            raise UserError("function.extensions: not supported with backend docker; "
+                            "use backend: process, or drop function.extensions")
         function_image(scenario)
 
     def make_lab(self, scenario: Scenario, run: Run, subnet: Subnet, notify: Notify) -> Lab:
