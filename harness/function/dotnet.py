@@ -24,6 +24,7 @@ from pathlib import Path
 
 from harness import paths
 from harness.errors import UserError
+from harness.function import dotnet_cache
 
 REPO_ROOT = paths.REPO_ROOT
 RUNTIME_SOURCES = REPO_ROOT / "containers" / "dotnet" / "runtime"
@@ -294,18 +295,22 @@ def compile_error_message(kind: str, output: str, returncode: int,
 
 
 def default_cache_root() -> Path:
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    return (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "enirace" / "dotnet"
+    return dotnet_cache.default_root()
 
 
-def _mkdir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def cache_root_for(entry: str) -> Path:
+    """The cache root that holds `entry`, else the first this user can write."""
+    return dotnet_cache.pick(entry)
+
+
+_mkdir = dotnet_cache.make_dirs
 
 
 def _publish(tmp: Path, final: Path) -> None:
     """Move a finished directory into place in one rename; losing the race to
-    an identical build from another process is fine."""
+    an identical build from another process is fine. Published entries are
+    readable by everyone: one built by root serves later non-root runs."""
+    dotnet_cache.share(tmp)
     try:
         os.rename(tmp, final)
     except OSError:
@@ -343,8 +348,8 @@ def build(source_dir: Path, cache_root: Path | None = None,
     sources = collect_sources(source_dir)
     if not any(s.label.startswith("src/") for s in sources):
         raise DotnetBuildError(f"{_display(source_dir)}: no *.cs files to build")
-    cache_root = cache_root or default_cache_root()
     key = cache_key(compiler, sources)
+    cache_root = cache_root or cache_root_for(key)
     try:
         return _build_cached(compiler, sources, cache_root, key, timeout_s)
     except PermissionError as exc:

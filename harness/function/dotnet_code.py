@@ -50,10 +50,11 @@ def _digest(paths: list[Path]) -> str:
 
 def _extract(zip_path: Path) -> Path:
     """The zip's files in the cache, keyed by its content, readable by the sandbox user."""
-    final = dotnet.default_cache_root() / "zip" / _digest([zip_path])
+    entry = f"zip/{_digest([zip_path])}"
+    final = dotnet.cache_root_for(entry) / entry
     if final.is_dir():
         return final
-    final.parent.mkdir(parents=True, exist_ok=True)
+    dotnet._mkdir(final.parent)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=final.parent))
     try:
         with zipfile.ZipFile(zip_path) as z:
@@ -94,9 +95,10 @@ def _project(code: Path) -> Path:
                         f"(none found); fix: {SDK_FIX}")
     sdk = found[0]
     files = [p for p in code.rglob("*") if p.is_file() and not {"bin", "obj"} & set(p.relative_to(code).parts)]
-    final = dotnet.default_cache_root() / "publish" / _digest(files)
+    entry = f"publish/{_digest(files)}"
+    final = dotnet.cache_root_for(entry) / entry
     if not final.is_dir():
-        final.parent.mkdir(parents=True, exist_ok=True)
+        dotnet._mkdir(final.parent)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=final.parent))
         proc = subprocess.run([sdk, "publish", str(code), "-c", "Release", "-o", str(tmp)],
                               capture_output=True, text=True)
@@ -126,10 +128,11 @@ def build_host() -> Path:
     sources = [dotnet.Source(f"runtime/{n}", dotnet.RUNTIME_SOURCES / n, (dotnet.RUNTIME_SOURCES / n).read_bytes())
                for n in SHARED_RUNTIME]
     sources += [dotnet.Source(f"host/{p.name}", p, p.read_bytes()) for p in sorted(HOST_SOURCES.glob("*.cs"))]
-    cache_root = dotnet.default_cache_root()
-    final = cache_root / f"host-{dotnet.cache_key(compiler, sources)}"
+    entry = f"host-{dotnet.cache_key(compiler, sources)}"
+    cache_root = dotnet.cache_root_for(entry)
+    final = cache_root / entry
     if not (final / f"{HOST}.dll").is_file():
-        cache_root.mkdir(parents=True, exist_ok=True)
+        dotnet._mkdir(cache_root)
         work = Path(tempfile.mkdtemp(prefix=".tmp-host-", dir=cache_root))
         try:
             out = dotnet._compile(compiler, sources, work, 300)
