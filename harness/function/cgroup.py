@@ -267,21 +267,26 @@ class Cgroup:
         return problems
 
 
+def make_owned(run: Run, d: Path, hierarchy: Path) -> Path:
+    """mkdir one cgroup directory, recorded in the run's manifest before and proved
+    by its inode after, so cleanup after a kill -9 can tell it is the run's."""
+    run.record("cgroup", d)
+    try:
+        d.mkdir()
+    except BaseException:
+        run.forget("cgroup", d)
+        raise
+    run.prove("cgroup", d, inode=d.stat().st_ino, hierarchy=str(hierarchy))
+    return d
+
+
 def create(layout: Layout, run: Run, name: str, memory_mb: int | None) -> Cgroup:
     """A new, empty group `name` in every hierarchy the layout uses, recorded in
     the run's manifest (before mkdir) and proved by inode (after)."""
     group = Cgroup(layout, name)
     try:
         for hierarchy in layout.hierarchies:
-            d = _prepare_parent(layout, hierarchy) / name
-            run.record("cgroup", d)
-            try:
-                d.mkdir()
-            except BaseException:
-                run.forget("cgroup", d)
-                raise
-            group.dirs.append(d)
-            run.prove("cgroup", d, inode=d.stat().st_ino, hierarchy=str(hierarchy))
+            group.dirs.append(make_owned(run, _prepare_parent(layout, hierarchy) / name, hierarchy))
         if memory_mb is not None:
             group.set_memory_limit(memory_mb)
     except BaseException:

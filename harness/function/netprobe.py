@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.function import cgroup as cgroups
 from harness.history import schema
 
 if TYPE_CHECKING:
@@ -221,15 +222,8 @@ def unified_dir(group: Cgroup, run: Run) -> Path | None:
         return None
     parent = mount / "enirace"
     parent.mkdir(exist_ok=True)
-    d = parent / group.name
-    run.record("cgroup", d)
-    try:
-        d.mkdir()
-    except BaseException:
-        run.forget("cgroup", d)
-        raise
+    d = cgroups.make_owned(run, parent / group.name, mount)
     group.dirs.append(d)
-    run.prove("cgroup", d, inode=d.stat().st_ino, hierarchy=str(mount))
     return d
 
 
