@@ -20,10 +20,11 @@ def test_python_samples_under_late_eni_attach_over_offsets(tmp_path, monkeypatch
     assert any("eni-swap" in s and "not in this checkout" in s for s in skipped)
     cells = list(grid.cells(spec))
     offsets = demo.OFFSETS["late-eni-attach"].split(",")
-    assert len(cells) == len(cases) * len(offsets)
-    assert {c.params["function.runtime+function.handler"] for c in cells} == {f"python {h}" for _, h in cases}
+    init_cases = {f"python {h}" for _, h in cases} - demo.LIFECYCLE_ONLY
+    assert len(cells) == len(init_cases) * len(offsets)
+    assert {c.params["function.runtime+function.handler"] for c in cells} == init_cases
     controls = [t for t in grid.trials(spec) if t.kind == grid.CONTROL]
-    assert len(controls) == len(cases)  # one per handler, shared by its offsets
+    assert len(controls) == len(init_cases)  # one per handler, shared by its offsets
 
 
 def test_dotnet_is_skipped_with_the_fix_when_it_cannot_run(monkeypatch):
@@ -72,11 +73,46 @@ def test_both_scenarios_when_present():
     spec, cases, skipped = demo.plan_demo(REPO / "scenarios")
     names = [p.name for p in spec.plans]
     assert names[0] == "late-eni-attach"
-    if (REPO / "scenarios" / "eni-swap.yaml").exists():
-        assert names == ["late-eni-attach", "eni-swap"]
+    assert names == [n for n in demo.SCENARIOS if (REPO / "scenarios" / f"{n}.yaml").exists()]
     assert any("Docker" in s for s in skipped)
 
 
 def test_no_scenarios_is_a_usage_error(tmp_path):
     with pytest.raises(UserError, match="none of"):
         demo.plan_demo(tmp_path)
+
+
+def test_lifecycle_scenarios_run_only_their_own_samples():
+    cases = [("python", h) for h in functions.python_samples()] + [("dotnet", "static_httpclient")]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(demo, "runtime_cases", lambda: (cases, []))
+        spec, _, _ = demo.plan_demo(REPO / "scenarios")
+    by_plan: dict[str, set[str]] = {}
+    for c in grid.cells(spec):
+        by_plan.setdefault(spec.plans[c.plan].name, set()).add(c.params["function.runtime+function.handler"])
+    assert by_plan["nat-idle-reap"] == {"python naive_session", "python pooled_retry", "dotnet static_httpclient"}
+    assert by_plan["keepalive-close"] == {"python kept_connection", "python pooled_retry",
+                                          "dotnet static_httpclient"}
+    # The lifecycle samples are not about init: the init scenarios leave them out.
+    assert not by_plan["late-eni-attach"] & demo.LIFECYCLE_ONLY
+    assert "python naive_session" in by_plan["eni-swap"]
+
+
+def test_a_failed_control_is_flaky_only_where_a_fault_was_fired(tmp_path):
+    from collections import Counter
+
+    from harness.report.aggregate import Aggregate, CellAgg, GroupAgg
+
+    spec, _, _ = demo.plan_demo(REPO / "scenarios")
+    plan = {p.name: i for i, p in enumerate(spec.plans)}
+
+    def failed_once(name):
+        return CellAgg(name, plan[name], name, {}, "g", "python kept_connection", "as scheduled",
+                       Counter({"recovered": 1}), failed_any=1)
+
+    cells = [failed_once("keepalive-close"), failed_once("nat-idle-reap")]
+    groups = {"g": GroupAgg(controls=1, failed=1)}
+    agg = Aggregate(spec, {}, tmp_path, {c.cell_id: c for c in cells}, groups, [])
+    # keepalive-close fires nothing: its control is the experiment, its failure the finding.
+    assert demo.cell_status(agg, cells[0]) == "failed"
+    assert demo.cell_status(agg, cells[1]) == "flaky"
