@@ -70,13 +70,19 @@ def _ancestors(path: Path) -> list[Path]:
 
 def needed_paths(argv: list[str], env: dict[str, str], cwd: Path) -> list[Path]:
     """What the runtime must reach: its working directory (the task root), the
-    files its argv names, PYTHONPATH and DOTNET_ROOT, each also through symlinks."""
+    files its argv names (with the venv of a venv's interpreter), PYTHONPATH and
+    DOTNET_ROOT, each also through symlinks."""
     found: list[Path] = [cwd]
     exe = shutil.which(argv[0], path=env.get("PATH")) if argv and "/" not in argv[0] else None
     for arg in ([exe] if exe else []) + argv:
         p = Path(arg) if os.path.isabs(arg) else cwd / arg
         if "/" in arg or p.exists():
             found.append(p)
+            # A venv's interpreter finds its packages through the venv it stands in
+            # (pyvenv.cfg beside bin/): the whole venv must be reachable, not just
+            # the interpreter its symlink leads to.
+            if (p.parent.parent / "pyvenv.cfg").is_file():
+                found.append(p.parent.parent)
     for key in ("PYTHONPATH", "DOTNET_ROOT"):
         found += [Path(p) for p in env.get(key, "").split(os.pathsep) if os.path.isabs(p)]
     if root := env.get("DOTNET_ROOT"):  # a shimmed muxer links host/ and shared/ elsewhere

@@ -161,10 +161,10 @@ def test_the_sigstop_fallback_stops_and_continues_the_process_group(trial, monke
     assert all(e["state"].startswith("0 of ") for e in thaws)
     init = _kinds(result.events, schema.INIT_START)[0]
     states = [s for pid, seen in watch.seen.items() for s, pgid in seen if pgid == init["pid"]]
-    # Stopped by the signal (T; the v1 cgroup freezer shows D), and running again
-    # after the thaw: the second invocation answered and the ticker went on.
+    # Stopped by the signal (T; the v1 cgroup freezer shows D). Running again after
+    # the thaw is shown by the thaw's read-back above and the healthy verdict below
+    # (the second invocation answered): a /proc sample after the thaw can miss it.
     assert "T" in states, states
-    assert any(s != "T" for s in states[states.index("T"):]), states
     elapsed, ticks = _ticks_between(result.events)
     assert elapsed >= 0.38 and ticks <= 3
     assert result.verdict.verdict == "healthy"
