@@ -3,7 +3,6 @@
 import pytest
 
 from harness.checker import exercise
-
 from tests.integration.conftest import LATE_ENI
 
 pytestmark = [pytest.mark.root, pytest.mark.dotnet]
