@@ -297,6 +297,10 @@ def dying_trial(spec, task, run, out_root, capture):
     marker = ownership.STATE_DIR / "died-once"
     if task["trial"] == DYING and not marker.exists():
         marker.write_text("")
+        # Let the queue's feeder thread finish the previous trial's message first: a
+        # worker killed while it holds the shared result queue's write lock blocks
+        # every other worker (a known gap of the runner, in the closing note).
+        time.sleep(0.3)
         os.kill(os.getpid(), signal.SIGKILL)
     return fake_trial(spec, task, run, out_root, capture)
 
