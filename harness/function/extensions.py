@@ -28,12 +28,13 @@ def paths(fn: FunctionConfig) -> list[Path]:
             what = "is not an executable file" if path is None or path.exists() else "does not exist"
             raise UserError(f"{field}: {text!r} {what} (Lambda reports Extension.LaunchError); "
                             f"give the path of an extension program and chmod +x it")
-        _check_interpreter(field, path)
+        check_interpreter(field, path)
         found.append(path)
     return found
 
 
-def _check_interpreter(field: str, path: Path) -> None:
+def check_interpreter(field: str, path: Path) -> None:
+    """A `#!` script's interpreter exists here (for extensions and custom bootstraps)."""
     try:
         with path.open("rb") as f:
             first = f.readline(256)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from harness import paths
 from harness.errors import UserError
 from harness.function import python_code
+from harness.function.extensions import check_interpreter
 from harness.function.spec import RUNTIME_ADDR, LaunchSpec
 from harness.lab.services import SERVICE_NAME, SERVICE_PORT
 
@@ -103,17 +104,7 @@ def check_bootstrap(path: Path) -> None:
     if path.is_dir() or not os.access(path, os.X_OK):
         raise UserError(f"function.command: {path} is not an executable file (Lambda reports "
                         f"Runtime.InvalidEntrypoint); chmod +x it")
-    try:
-        with path.open("rb") as f:
-            first = f.readline(256)
-    except OSError as exc:
-        raise UserError(f"function.command: {path} cannot be read ({exc})") from None
-    if first.startswith(b"#!"):
-        words = first[2:].split()
-        interp = Path(words[0].decode(errors="replace")) if words else None
-        if interp is None or not os.access(interp, os.X_OK):
-            raise UserError(f"function.command: {path}'s first line names the interpreter "
-                            f"{interp or '(none)'}, which is not an executable file here; fix the #! line")
+    check_interpreter("function.command", path)
 
 
 def dotnet_samples() -> list[str]:
