@@ -15,12 +15,13 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
-import queue
 import random
 import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from multiprocessing import connection
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -94,18 +95,19 @@ def _context() -> Any:
 
 
 class _Pool:
-    """The workers, each with a task queue of its own: the parent hands a trial to
-    an idle worker, so it always knows which trial a worker holds. A worker killed
-    while it waits on a shared queue would take that queue's lock with it and
-    starve every other worker; a queue of its own dies with it."""
+    """The workers, each joined to the parent by a pipe of its own, which carries its
+    trials one way and its results the other: the parent hands a trial to an idle
+    worker, so it always knows which trial a worker holds. A worker killed in the
+    middle of a message breaks only its own pipe (the parent reads EOF on it); with
+    one queue shared by all, it would take the queue's write lock with it and
+    starve every other worker."""
 
     def __init__(self, workers: int, spec: SweepSpec, trial_fn: str, root: Path, capture: bool) -> None:
         self.ctx = _context()
-        self.result_q = self.ctx.Queue()
-        self.args = (self.result_q, spec.to_json(), trial_fn, str(root), capture, os.getpid(),
+        self.args = (spec.to_json(), trial_fn, str(root), capture, os.getpid(),
                      str(ownership.STATE_DIR), TRIALS_PER_WORKER)
         self.procs: dict[int, Any] = {}  # pid -> process
-        self.task_qs: dict[int, Any] = {}  # pid -> its task queue
+        self.conns: dict[int, Connection] = {}  # pid -> the parent's end of its pipe
         self.runs: dict[int, str] = {}  # pid -> run id
         self.idle: list[int] = []  # ready, holding no trial
         self.assigned: dict[int, dict[str, Any]] = {}  # pid -> the task it is running
@@ -115,24 +117,44 @@ class _Pool:
     def spawn(self) -> None:
         from harness.sweep.worker import main
 
-        task_q = self.ctx.Queue()
-        proc = self.ctx.Process(target=main, args=(task_q, *self.args), name="enirace-sweep-worker")
+        ours, theirs = self.ctx.Pipe(duplex=True)
+        proc = self.ctx.Process(target=main, args=(theirs, *self.args), name="enirace-sweep-worker")
         proc.start()
+        theirs.close()  # the worker holds the only other end: its death is EOF here
         self.procs[proc.pid] = proc
-        self.task_qs[proc.pid] = task_q
+        self.conns[proc.pid] = ours
 
     def assign(self, pid: int, task: dict[str, Any]) -> None:
         self.assigned[pid] = task
-        self.task_qs[pid].put(task)
+        self.send(pid, task)
+
+    def send(self, pid: int, message: dict[str, Any] | None) -> None:
+        try:
+            self.conns[pid].send(message)
+        except (OSError, KeyError):
+            pass  # it died: the next reap records its trial as worker_died
+
+    def receive(self, timeout: float) -> list[tuple[int, dict[str, Any]]]:
+        """The messages ready within `timeout`, with the pid of their sender. A pipe
+        at EOF is closed; its worker is reaped as exited."""
+        by_conn = {conn: pid for pid, conn in self.conns.items() if not conn.closed}
+        got: list[tuple[int, dict[str, Any]]] = []
+        for conn in connection.wait(list(by_conn), timeout):
+            pid = by_conn[conn]  # type: ignore[index]
+            try:
+                got.append((pid, conn.recv()))  # type: ignore[union-attr]
+            except (EOFError, OSError):
+                conn.close()  # type: ignore[union-attr]
+                self.procs[pid].join(1)  # it is gone or going: let its exit code show
+        return got
 
     def forget(self, pid: int) -> None:
         self.procs.pop(pid, None)
         if pid in self.idle:
             self.idle.remove(pid)
-        q = self.task_qs.pop(pid, None)
-        if q is not None:
-            q.cancel_join_thread()
-            q.close()
+        conn = self.conns.pop(pid, None)
+        if conn is not None:
+            conn.close()
 
     def retire(self, pid: int) -> None:
         proc = self.procs.get(pid)
@@ -151,7 +173,7 @@ class _Pool:
         procs = list(self.procs.values())
         for pid, proc in self.procs.items():
             if graceful:
-                self.task_qs[pid].put(None)
+                self.send(pid, None)
             elif proc.exitcode is None:
                 try:
                     os.kill(pid, signal.SIGTERM)
@@ -166,8 +188,6 @@ class _Pool:
                 proc.join(5)
         for pid in [p.pid for p in procs]:
             self.forget(pid)
-        self.result_q.cancel_join_thread()
-        self.result_q.close()
 
 
 def run_sweep(spec: SweepSpec, out: Path, workers: int, console: Console, shard: tuple[int, int] | None = None,
@@ -234,7 +254,7 @@ def _death(exitcode: int | None) -> str:
 class _Driver:
     """Hands trials to idle workers, records their results, replaces dead workers."""
 
-    DEATH_CHECK_S = 1.0  # also checked whenever the result queue is quiet
+    DEATH_CHECK_S = 1.0  # also checked whenever the pipes are quiet
 
     def __init__(self, pool: _Pool, tasks: Iterator[dict[str, Any]], remaining: int, writer: res.ResultsWriter,
                  progress: LineProgress, outcome: SweepOutcome) -> None:
@@ -245,15 +265,12 @@ class _Driver:
     def run(self) -> None:
         checked = time.monotonic()
         while self.remaining > 0:
-            try:
-                msg = self.pool.result_q.get(timeout=0.5)
-            except queue.Empty:
-                msg = None
-            if msg is None or time.monotonic() - checked > self.DEATH_CHECK_S:
+            messages = self.pool.receive(timeout=0.5)
+            if not messages or time.monotonic() - checked > self.DEATH_CHECK_S:
                 self.reap()
                 checked = time.monotonic()
-            if msg is not None:
-                self.handle(msg)
+            for pid, msg in messages:
+                self.handle(pid, msg)
             self.feed()
 
     def feed(self) -> None:
@@ -264,8 +281,7 @@ class _Driver:
                 return
             self.pool.assign(self.pool.idle.pop(0), task)
 
-    def handle(self, msg: dict[str, Any]) -> None:
-        pid = msg["pid"]
+    def handle(self, pid: int, msg: dict[str, Any]) -> None:
         if msg["type"] == "ready":
             self.pool.runs[pid] = msg["run"]
             if pid in self.pool.procs:
@@ -307,11 +323,11 @@ class _Driver:
 
     def drain(self) -> None:
         while self.remaining > 0:
-            try:
-                msg = self.pool.result_q.get_nowait()
-            except queue.Empty:
+            messages = self.pool.receive(timeout=0)
+            if not messages:
                 return
-            self.handle(msg)
+            for pid, msg in messages:
+                self.handle(pid, msg)
 
     def record(self, task: dict[str, Any], result: dict[str, Any]) -> None:
         line = {k: task[k] for k in ("trial", "kind", "cell", "group", "repeat", "seed", "scenario", "params")}

@@ -1,6 +1,6 @@
 """A sweep worker: a process of its own that registers its own Run (so its labs,
-leases and cleanup are its own), takes trials from its own queue (the parent hands
-it one at a time) and reports results on the shared one.
+leases and cleanup are its own), joined to the parent by a pipe of its own: the
+parent hands it one trial at a time on it, and it answers each with the result.
 
 Signals: SIGINT is ignored (the terminal sends Ctrl-C to the whole process group;
 the parent decides), SIGTERM stops the worker: the trial in progress is torn down
@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import importlib
 import os
-import queue
 import shutil
 import signal
 import time
 import traceback
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -67,7 +67,7 @@ def real_trial(spec: SweepSpec, task: dict[str, Any], run: Run, out_root: Path, 
     return {"verdict": result.verdict.to_dict(), "teardown_problems": result.teardown_problems}
 
 
-def main(task_q: Any, result_q: Any, spec_json: dict[str, Any], trial_fn: str, out_root: str,
+def main(conn: Connection, spec_json: dict[str, Any], trial_fn: str, out_root: str,
          capture: bool, parent_pid: int, state_dir: str, max_trials: int = 0) -> None:
     """Run trials until told to stop; with `max_trials`, retire after that many (the
     parent starts a fresh worker): a guard, so that memory some trial code might
@@ -83,21 +83,23 @@ def main(task_q: Any, result_q: Any, spec_json: dict[str, Any], trial_fn: str, o
     first_parent = os.getppid()
     try:
         with Run.register("sweep") as run:
-            result_q.put({"type": "ready", "pid": os.getpid(), "run": run.run_id})
+            conn.send({"type": "ready", "run": run.run_id})
             done = 0
             while True:
-                try:
-                    task = task_q.get(timeout=0.5)
-                except queue.Empty:
+                if not conn.poll(0.5):
                     if os.getppid() != first_parent or not _alive(parent_pid):
                         return  # orphaned: the sweep is gone
                     continue
+                try:
+                    task = conn.recv()
+                except EOFError:
+                    return  # the parent closed its end: the sweep is gone
                 if task is None:
                     return
                 done += 1
                 last = bool(max_trials) and done >= max_trials
                 # `last` rides on the result: the parent must not hand this worker another trial.
-                _one(fn, spec, task, run, root, capture, result_q, last)
+                _one(fn, spec, task, run, root, capture, conn, last)
                 if last:
                     return
     except Stop:
@@ -105,7 +107,7 @@ def main(task_q: Any, result_q: Any, spec_json: dict[str, Any], trial_fn: str, o
 
 
 def _one(fn: TrialFn, spec: SweepSpec, task: dict[str, Any], run: Run, root: Path, capture: bool,
-         result_q: Any, last: bool) -> None:
+         conn: Connection, last: bool) -> None:
     folder = root / task["trial"]
     if folder.exists():  # left by an interrupted attempt or a killed worker: start clean
         shutil.rmtree(folder, ignore_errors=True)
@@ -120,4 +122,4 @@ def _one(fn: TrialFn, spec: SweepSpec, task: dict[str, Any], run: Run, root: Pat
                "traceback": traceback.format_exc(limit=8)}
     out.update(trial=task["trial"], started=round(started, 3), duration_s=round(time.time() - started, 3),
                worker=run.run_id)
-    result_q.put({"type": "done", "pid": os.getpid(), "result": out, "last": last})
+    conn.send({"type": "done", "result": out, "last": last})

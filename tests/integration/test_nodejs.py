@@ -14,6 +14,10 @@ from tests.integration.conftest import LATE_ENI
 pytestmark = [pytest.mark.root, pytest.mark.nodejs]
 
 ENI_SWAP = LATE_ENI.parent / "eni-swap.yaml"
+# For handlers whose init does not touch the network the attach is anchored on the
+# runtime's first /next: under load node can take longer than 500 ms to load, and an
+# attach at init_start + 500ms would then meet no call at all (not_exercised).
+AFTER_INIT = "schedule[0].at=runtime_ready + 200ms"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -35,7 +39,7 @@ def node(trial, handler, *extra, path=LATE_ENI):
 
 
 def test_cached_lookup_is_stuck_on_getaddrinfo_eai_again(trial):
-    result = node(trial, "cached_lookup")
+    result = node(trial, "cached_lookup", AFTER_INIT)
     v = result.verdict
     assert v.verdict == "stuck", v.reason
     assert v.failed_invocations == v.invocations
@@ -55,7 +59,7 @@ def test_init_throws_recovers_through_a_reinit(trial):
 
 
 def test_resilient_absorbs_a_late_eni(trial):
-    result = node(trial, "resilient")
+    result = node(trial, "resilient", AFTER_INIT)
     v = result.verdict
     assert v.verdict == "recovered", v.reason
     assert v.failed_invocations == 0
@@ -65,7 +69,7 @@ def test_resilient_absorbs_a_late_eni(trial):
 
 
 def test_keepalive_agent_recovers_after_a_late_eni_in_the_same_runtime(trial):
-    v = node(trial, "keepalive_agent").verdict
+    v = node(trial, "keepalive_agent", AFTER_INIT).verdict
     assert v.verdict == "recovered", v.reason
     assert v.failures and v.failures[0].error_class == "dns"
     assert not v.reinit_needed

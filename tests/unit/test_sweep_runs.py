@@ -297,10 +297,6 @@ def dying_trial(spec, task, run, out_root, capture):
     marker = ownership.STATE_DIR / "died-once"
     if task["trial"] == DYING and not marker.exists():
         marker.write_text("")
-        # Let the queue's feeder thread finish the previous trial's message first: a
-        # worker killed while it holds the shared result queue's write lock blocks
-        # every other worker (a known gap of the runner, in the closing note).
-        time.sleep(0.3)
         os.kill(os.getpid(), signal.SIGKILL)
     return fake_trial(spec, task, run, out_root, capture)
 
@@ -330,3 +326,37 @@ def test_a_trial_whose_worker_died_is_retried_on_resume(tmp_path):
     agg = aggregate(out)
     assert agg.recorded == grid.count(spec) and not agg.lost  # the retried trial counts once
     assert finish(Console(file=io.StringIO()), again, make_report=True) in (0, 1)
+
+
+def dies_while_sending(spec, task, run, out_root, capture):
+    """The fake trial, except that the dying trial returns a result of 64 MiB, and its
+    worker is SIGKILLed once the first MiB of that result is written to the parent:
+    in the middle of the message, whatever multiprocessing carries it on."""
+    from multiprocessing import connection
+
+    from harness.sweep.fake import fake_trial
+
+    out = fake_trial(spec, task, run, out_root, capture)
+    marker = ownership.STATE_DIR / "died-once"
+    if task["trial"] == DYING and not marker.exists():
+        marker.write_text("")
+        send = connection.Connection._send
+
+        def send_half_then_die(self, buf, write=os.write):
+            if len(buf) > 1 << 20:
+                send(self, buf[:1 << 20], write)
+                os.kill(os.getpid(), signal.SIGKILL)
+            send(self, buf, write)
+
+        connection.Connection._send = send_half_then_die
+        out["teardown_problems"] = ["x" * (64 << 20)]
+    return out
+
+
+def test_a_worker_killed_in_the_middle_of_its_result_stalls_no_other_worker(tmp_path):
+    spec, out = make_spec(), tmp_path / "s"
+    outcome = run_sweep(spec, out, 2, Console(file=io.StringIO()), trial_fn=f"{__name__}:dies_while_sending",
+                        check_functions=False)
+    assert outcome.ran == grid.count(spec) == len(lines(out))
+    # The half-sent result is not taken for a finished trial: resume runs it again.
+    assert outcome.worker_died == [DYING] and res.lost_to_dead_workers(out) == [DYING]
