@@ -28,6 +28,7 @@ LAYERS = [
     ["cleanup"],
     ["trial"],
     ["sweep"],
+    ["fleet"],
     ["report"],
     ["plugin"],
     ["cli"],
