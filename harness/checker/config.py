@@ -28,6 +28,12 @@ CONFIG_TYPES = frozenset({
 _MISSING = re.compile(r"No module named|cannot import name|Cannot find module|ERR_MODULE_NOT_FOUND"
                       r"|is not a package|does not provide an export", re.I)
 _NETWORK = ("dns", "reset", "timeout", "connect")
+# The dotnet8 image's /var/runtime/bootstrap (and the offline base's copy of its
+# contract) exits with 101-106 before any Runtime API call when the image holds no
+# function it can start, after one "Error: ..." line on stderr.
+_BOOTSTRAP_EXIT = re.compile(r"exit status 10[1-6]\b")
+_BOOTSTRAP_LINE = re.compile(r"^Error: (Environment variable LAMBDA_TASK_ROOT needs|\.NET binaries for Lambda"
+                             r"|No Lambda Handler function|executable assembly)")
 
 
 def is_config_error(error_type: str | None, message: str | None) -> bool:
@@ -43,7 +49,14 @@ def is_config_error(error_type: str | None, message: str | None) -> bool:
 
 def misconfiguration(events: list[Event]) -> str | None:
     """'ErrorType: message' of the first configuration mistake in the history, or None."""
+    said: str | None = None  # the bootstrap's last "Error: ..." line
     for e in events:
+        if e["kind"] == schema.LOG and _BOOTSTRAP_LINE.match(e.get("line", "")):
+            said = e["line"]
+        if (said and e["kind"] == schema.INIT_ERROR and e.get("source") == "exit"
+                and _BOOTSTRAP_EXIT.search(e.get("error_message") or "")):
+            code = _BOOTSTRAP_EXIT.search(e["error_message"]).group(0)  # type: ignore[union-attr]
+            return f"{said} (the image's bootstrap stopped with {code} before calling the Runtime API)"
         failed = e["kind"] == schema.INIT_ERROR or (e["kind"] == schema.INVOKE_END and e.get("status") != "ok")
         if failed and is_config_error(e.get("error_type"), e.get("error_message")):
             return " ".join(error_text(e).split())

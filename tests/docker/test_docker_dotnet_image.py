@@ -81,6 +81,16 @@ def test_a_handler_given_replaces_the_images_cmd(run, tmp_path, team_image):
     assert "Unable to load type 'MyFunction.Nope' from assembly 'MyFunction'." in result.verdict.reason
 
 
+def test_an_image_its_bootstrap_refuses_is_broken_not_a_finding(run, tmp_path, team_image):
+    result = run_one_trial(sc.load(LATE_ENI, ["backend=docker", f"docker.image={team_image}",
+                                              "function.runtime=dotnet", "function.handler=Nope", *QUIET]),
+                           run, tmp_path)
+    v = result.verdict
+    assert v.verdict == "broken", v.reason
+    assert v.reason.startswith("Error: executable assembly /var/task/Nope.dll or binary /var/task/Nope not found.")
+    assert "exit status 104" in v.reason
+
+
 @pytest.mark.parametrize("handler,task_root,code,line", [
     ("Nope", None, 104, "Error: executable assembly /var/task/Nope.dll or binary /var/task/Nope not found."),
     (HANDLER, "/tmp/empty", 102, "Error: .NET binaries for Lambda function are not correctly installed in the "

@@ -67,3 +67,24 @@ def test_candidates_are_top_level_public_functions(tmp_path):
     (tmp_path / "b.py").write_text("def main(e, c):\n    pass\n")
     (tmp_path / "broken.py").write_text("def (\n")
     assert python_code.candidates(tmp_path) == ["a.handler", "b.main"]
+
+
+def _bootstrap_exit(line: str, code: int) -> list[dict]:
+    message = f"Runtime exited with error: exit status {code}"
+    return [{"t_ms": 0.0, "kind": "trial_start"},
+            {"t_ms": 1.0, "kind": "init_start", "generation": 1, "phase": "invoke"},
+            {"t_ms": 2.0, "kind": "invoke_start", "n": 1, "request_id": "r"},
+            {"t_ms": 2.5, "kind": "log", "source": "stderr", "line": line},
+            {"t_ms": 3.0, "kind": "init_error", "generation": 1, "source": "exit",
+             "error_type": "Runtime.ExitError", "error_message": message},
+            {"t_ms": 4.0, "kind": "invoke_end", "n": 1, "request_id": "r", "status": "init_error",
+             "error_type": "Runtime.ExitError", "error_message": f"RequestId: r Error: {message}"}]
+
+
+def test_the_dotnet_images_bootstrap_refusing_the_image_is_broken():
+    line = "Error: No Lambda Handler function was specified."
+    v = judge(_bootstrap_exit(line, 103))
+    assert v.verdict == "broken" and v.reason.startswith(line) and "exit status 103" in v.reason
+    # Another exit code, or an exit with no such line, is the function's own failure.
+    assert judge(_bootstrap_exit(line, 1)).verdict != "broken"
+    assert judge(_bootstrap_exit("Error: connect ECONNREFUSED", 103)).verdict != "broken"
