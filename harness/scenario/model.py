@@ -12,7 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic_core.core_schema import ValidationInfo
 
 from harness.errors import PoolError, ScenarioError
-from harness.scenario import fault_params, handlers, lab_config, limits, overrides, pool
+from harness.scenario import fault_params, fleet_config, handlers, lab_config, limits, overrides, pool
 from harness.scenario.limits import brief
 from harness.scenario.triggers import (  # noqa: F401  (re-exported: callers use scenario.Trigger etc.)
     LIFECYCLE_EVENTS,
@@ -278,6 +278,7 @@ class Scenario(_Strict):
     docker: DockerConfig = Field(default_factory=lambda: DockerConfig())
     # `enirace sweep` reads it; a trial ignores it (sweep trials' scenario.yaml has none).
     sweep: SweepConfig | None = None
+    fleet: fleet_config.FleetConfig | None = None  # `enirace fleet` reads it; a trial ignores it
 
     @field_validator("name")
     @classmethod
@@ -385,6 +386,7 @@ def dump(scenario: Scenario) -> str:
             data["workload"].pop(key)
         else:
             data["workload"][key] = [format_ms(v) for v in values]
+    fleet_config.dump_fleet(data, scenario.fleet)
     if scenario.sweep is None:
         data.pop("sweep", None)
     elif scenario.sweep.jitter is not None:
