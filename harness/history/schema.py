@@ -121,6 +121,18 @@ NET_ATTEMPT = _kind("net_attempt", "generation syscall proto dst pid", "",
                     "the function tried the network: a connect (TCP, or the UDP connect of a DNS lookup) "
                     "or a sendmsg, seen in the kernel even with no route; dst is address:port")
 
+# -- fleets (enirace fleet: the fleet's own history; each environment's is a trial's) -----------------
+FLEET_START = _kind("fleet_start", "mitigation source messages max_environments seed run subnet", "",
+                    "a fleet run began under one mitigation, with its event source and message count")
+ENVIRONMENT_START = _kind("environment_start", "environment n eni_late init took_ms", "delay_ms",
+                          "cold start n built an execution environment: its drawn network timing (a late "
+                          "ENI and its delay after init_start) and its init's outcome")
+ENVIRONMENT_RETIRE = _kind("environment_retire", "environment idle_ms invocations", "",
+                           "an environment idle for fleet.idle_retire was retired (runtime killed, sandbox removed)")
+MESSAGE_SENT = _kind("message_sent", "id", "", "the producer sent message id (to the fleet or to the queue)")
+FLEET_INVOKE = _kind("fleet_invoke", "environment cold ok error_type duration_ms", "ids error_class",
+                     "one invocation of the fleet returned: which environment, cold or warm, and how it ended")
+
 # -- output and the harness itself ------------------------------------------------------------------
 LOG = _kind("log", "source line", "", "a line of the function's output (the first and last 200 of them)")
 LOG_DROPPED = _kind("log_dropped", "lines", "", "how many output lines were left out between head and tail")
