@@ -29,6 +29,7 @@ from harness.function import launch as functions
 from harness.function.patterns import PATTERNS, RUNTIMES
 from harness.report import write_report
 from harness.report.aggregate import Aggregate, CellAgg
+from harness.scenario import fleet_config
 from harness.sweep import results as res
 from harness.sweep.define import build_spec
 from harness.sweep.grid import SweepSpec
@@ -50,7 +51,9 @@ LIFECYCLE_CASES = {
     "dns-moved": ("python naive_session", "python pooled_retry", "dotnet static_httpclient",
                   "dotnet pooled_idle_timeout"),
 }
-LIFECYCLE_ONLY = {"python pooled_retry", "python kept_connection", "dotnet pooled_idle_timeout"}
+# Left out of the init scenarios too: the fleet samples, which only `enirace fleet` runs.
+LIFECYCLE_ONLY = {"python pooled_retry", "python kept_connection", "dotnet pooled_idle_timeout",
+                  *(f"python {sample}" for sample in fleet_config.SAMPLES.values())}
 CASE_AXIS = "function.runtime+function.handler"
 
 

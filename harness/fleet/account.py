@@ -1,0 +1,112 @@
+"""The account of a fleet run, from the fleet's history and the service's own
+record: every message sent is delivered once, delivered more than once, in the
+DLQ, or lost (neither delivered nor in the DLQ); end-to-end latency (sent to
+first recorded by the service), cold starts, environments that met the race,
+invocation errors by class."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from harness.history import schema
+
+RECORD_PREFIX = "/record/"
+
+
+@dataclass
+class Account:
+    mitigation: str
+    source: str
+    sent: int
+    delivered_once: int
+    duplicated: int  # messages delivered more than once
+    extra_deliveries: int  # deliveries beyond the first, summed
+    in_dlq: int
+    lost: int
+    invocations: int
+    failed_invocations: int
+    client_errors: int  # invoke source: answers that were errors (the clients' error rate)
+    errors_by_class: dict[str, int]
+    latency_ms: dict[str, float | None]
+    cold_starts: int
+    met_race: int
+    hurt: int  # environments that met the race and failed an invocation
+    peak_environments: int
+    lost_ids: list[str] = field(default_factory=list)
+    duplicated_ids: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def error_rate(self) -> float:
+        """invoke: the clients' error rate; sqs: the failed share of invocations."""
+        if self.source == "invoke":
+            return self.client_errors / self.sent if self.sent else 0.0
+        return self.failed_invocations / self.invocations if self.invocations else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "error_rate": round(self.error_rate, 4)}
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100) of `values`; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))  # ceil(n*q/100)
+    return round(ordered[int(rank) - 1], 3)
+
+
+def recorded_ids(events: Iterable[Mapping[str, Any]]) -> dict[str, list[float]]:
+    """The service's requests for /record/<id>, in order: id -> when each came."""
+    out: dict[str, list[float]] = {}
+    for e in events:
+        if e["kind"] == schema.SERVICE_REQUEST and str(e.get("path", "")).startswith(RECORD_PREFIX):
+            out.setdefault(e["path"][len(RECORD_PREFIX):], []).append(e["t_ms"])
+    return out
+
+
+def account(mitigation: str, source: str, events: list[Mapping[str, Any]], dlq_ids: Iterable[str] = (),
+            received: Mapping[str, int] | None = None) -> Account:
+    """`received`: the service's own count per id (Service.received) when it keeps
+    one; it must agree with the requests the history saw."""
+    sent = {}
+    for e in events:
+        if e["kind"] == schema.MESSAGE_SENT:
+            sent.setdefault(e["id"], e["t_ms"])
+    got = recorded_ids(events)
+    counts = Counter({mid: len(ts) for mid, ts in got.items()})
+    if received is not None:
+        counts = Counter({mid: n for mid, n in received.items() if n})
+    dlq = set(dlq_ids) & set(sent)
+    once = [m for m in sent if counts[m] == 1]
+    dups = {m: counts[m] for m in sent if counts[m] > 1}
+    lost = [m for m in sent if not counts[m] and m not in dlq]
+    latencies = [got[m][0] - sent[m] for m in sent if got.get(m)]
+    invokes = [e for e in events if e["kind"] == schema.FLEET_INVOKE]
+    failed = [e for e in invokes if not e["ok"]]
+    client_errors = sum(len(e.get("ids") or [1]) for e in failed) if source == "invoke" else 0
+    starts = [e for e in events if e["kind"] == schema.ENVIRONMENT_START]
+    late = {e["environment"] for e in starts if e["eni_late"]}
+    hurt = {e["environment"] for e in failed if e["environment"] in late}
+    return Account(
+        mitigation=mitigation, source=source, sent=len(sent), delivered_once=len(once), duplicated=len(dups),
+        extra_deliveries=sum(n - 1 for n in dups.values()), in_dlq=len(dlq), lost=len(lost),
+        invocations=len(invokes), failed_invocations=len(failed), client_errors=client_errors,
+        errors_by_class=dict(Counter(e.get("error_class") or "other" for e in failed).most_common()),
+        latency_ms={"p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
+                    "p99": percentile(latencies, 99)},
+        cold_starts=len(starts), met_race=len(late), hurt=len(hurt),
+        peak_environments=_peak(events), lost_ids=lost[:50], duplicated_ids=dict(list(dups.items())[:50]))
+
+
+def _peak(events: list[Mapping[str, Any]]) -> int:
+    alive = peak = 0
+    for e in events:
+        if e["kind"] == schema.ENVIRONMENT_START:
+            alive += 1
+            peak = max(peak, alive)
+        elif e["kind"] == schema.ENVIRONMENT_RETIRE:
+            alive -= 1
+    return peak

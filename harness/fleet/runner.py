@@ -1,0 +1,109 @@
+"""One fleet run under one mitigation: the mitigation's sample as the function,
+the fleet's lab up, the messages sent through the source, the account taken
+against the service's record, everything torn down (in a finally, as a trial's).
+
+The process backend only: a fleet of containers would cost seconds per cold start."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import signals
+from harness.errors import UserError
+from harness.fleet import account as accounting
+from harness.fleet import source as sources
+from harness.fleet.engine import Fleet
+from harness.history import schema
+from harness.history.recorder import History
+from harness.ownership import Run
+from harness.scenario.fleet_config import SAMPLES
+from harness.scenario.model import Scenario, dump
+from harness.trial import preflight
+
+Progress = Callable[[int, int], None]  # (messages settled, messages in all)
+
+
+@dataclass
+class FleetResult:
+    mitigation: str
+    account: accounting.Account
+    folder: Path
+    summary: dict[str, Any]
+    problems: list[str]
+    seconds: float
+
+
+def scenario_for(scenario: Scenario, mitigation: str) -> Scenario:
+    """The scenario as run under `mitigation`: its fleet block, and its sample
+    (unless function.code names the user's own handlers)."""
+    if scenario.fleet is None:
+        raise UserError("fleet: the scenario has no fleet: block (see scenarios/fleet-queue.yaml)")
+    if scenario.backend != "process":
+        raise UserError("backend: a fleet runs on the process backend only; drop backend: docker")
+    if scenario.function.runtime != "python" and not scenario.function.code:
+        raise UserError("function.runtime: the fleet's mitigation samples are Python; use runtime: python "
+                        "or give function.code with your own handler")
+    fn = scenario.function
+    if not fn.code:
+        fn = fn.model_copy(update={"handler": SAMPLES[mitigation]})
+    return scenario.model_copy(update={"fleet": scenario.fleet.for_mitigation(mitigation), "function": fn})
+
+
+def run_mitigation(scenario: Scenario, mitigation: str, run: Run, out: Path,
+                   progress: Progress | None = None) -> FleetResult:
+    scenario = scenario_for(scenario, mitigation)
+    prepared = preflight(scenario)
+    cfg = scenario.fleet
+    assert cfg is not None
+    folder = out / mitigation
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "scenario.yaml").write_text(dump(scenario))
+    history = History(folder / "history.jsonl")
+    fleet = Fleet(scenario, prepared.launch, run, folder, history)
+    began = time.monotonic()
+    dlq: list[str] = []
+    try:
+        with signals.deferred():
+            fleet.up()
+        assert fleet.lab is not None
+        history.record(schema.FLEET_START, mitigation=mitigation, source=cfg.source.type, messages=cfg.messages,
+                       max_environments=cfg.max_environments, seed=scenario.seed, run=run.run_id,
+                       subnet=str(fleet.lab.subnet.network))
+        ids = sources.message_ids(cfg.messages)
+        invoke = sources.recorded(fleet.invoke, history)
+        if cfg.source.type == "invoke":
+            done = (lambda n: progress(n, len(ids))) if progress else None
+            sources.send_invokes(invoke, ids, cfg.source.rate, cfg.source.burst, history, done)
+        else:
+            dlq = _through_queue(scenario, invoke, ids, history, run, progress)
+    except BaseException as exc:
+        history.record(schema.HARNESS_ERROR, error=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        with signals.deferred():
+            problems = fleet.down()
+            history.close()
+    service = fleet.lab.service if fleet.lab is not None else None
+    received = getattr(service, "received", None)
+    acct = accounting.account(mitigation, cfg.source.type, list(history.events), dlq,
+                              dict(received) if received is not None else None)
+    summary = fleet.summary()
+    result = FleetResult(mitigation, acct, folder, summary, problems, round(time.monotonic() - began, 3))
+    (folder / "account.json").write_text(json.dumps({**acct.to_dict(), "seconds": result.seconds,
+                                                     "draws": summary["draws"], "problems": problems}, indent=2))
+    return result
+
+
+def _through_queue(scenario: Scenario, invoke: Any, ids: list[str], history: History, run: Run,
+                   progress: Progress | None) -> list[str]:
+    """The sqs source (harness/fleet/sqs.py): the producer sends to the queue, the
+    event source mapping polls it and invokes the fleet; the DLQ's ids."""
+    from harness.fleet import sqs_source
+
+    return sqs_source.run(scenario, invoke, ids, history, run, progress, threading.Event())
