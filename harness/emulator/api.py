@@ -83,7 +83,7 @@ class RuntimeAPI(ExtensionEndpoints):
         self._invokes = 0
         self._stopping = False
         self._servers: list[NamespacedTCPServer] = []
-        self._freezing = Freezing(history, freeze, self.log)  # Lambda's freeze; False: the RIE's way
+        self._freezing = Freezing(history, freeze, self.log, sandbox)  # Lambda's freeze; False: the RIE's way
         self.extensions = Extensions()
         self._ext_specs = list(extensions or [])
         self._ext_procs: list[RuntimeHandle] = []
@@ -117,6 +117,7 @@ class RuntimeAPI(ExtensionEndpoints):
         for server in self._servers:
             server.stop()
         self._servers.clear()
+        self._freezing.close()
 
     # -- runtime processes --------------------------------------------------------
 

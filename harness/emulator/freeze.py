@@ -17,17 +17,21 @@ from harness.function.freezer import Change, forced
 from harness.function.handle import RuntimeHandle
 from harness.history import schema
 from harness.history.recorder import History
+from harness.lab.egress import EgressGate
 
 
 class Freezing:
     """Which runtime is frozen, since when; every change recorded as an event."""
 
-    def __init__(self, history: History, enabled: bool, log: Callable[[str], None] | None = None) -> None:
+    def __init__(self, history: History, enabled: bool, log: Callable[[str], None] | None = None,
+                 sandbox: str | None = None) -> None:
         self.history = history
         self.enabled = enabled
         if enabled:
             forced()  # a bad ENIRACE_FREEZER is the user's error now, not a thread's mid-trial
         self.log = log or (lambda line: None)
+        # The sandbox's kernel must not send while the environment is frozen (harness/lab/egress.py).
+        self._egress = EgressGate(sandbox) if enabled and sandbox else None
         self._frozen: list[RuntimeHandle] = []  # the runtime, then its extensions' processes
         self._since = 0.0
         self._said_method = False
@@ -58,6 +62,7 @@ class Freezing:
         still thawed later: part of a group may have stopped."""
         self._frozen, self._since = [proc, *extensions], time.monotonic()
         change, rest = proc.freezer().freeze(), [p.freezer().freeze() for p in extensions]
+        self._hold_egress()
         self._record(schema.FREEZE, proc, change, rest)
         if change.method == "sigstop" and not self._said_method:
             self._said_method = True
@@ -73,6 +78,8 @@ class Freezing:
         if not procs:
             return False
         frozen_ms = round((time.monotonic() - self._since) * 1000, 3)
+        if self._egress is not None:
+            self._egress.release()  # before the function runs again: its first packet must leave
         change, rest = procs[0].freezer().thaw(), [p.freezer().thaw() for p in procs[1:]]
         self._record(schema.THAW, procs[0], change, rest, frozen_ms=frozen_ms, reason=reason)
         if inv is not None:
@@ -80,6 +87,18 @@ class Freezing:
             inv.deadline_mono += shift
             inv.deadline_epoch_ms += int(shift * 1000)
         return True
+
+    def _hold_egress(self) -> None:
+        if self._egress is None or self._egress.hold() or self._egress.problem is None:
+            return
+        problem, self._egress.problem = self._egress.problem, ""  # said once
+        if problem:
+            self.log(f"enirace: cannot hold the sandbox's egress while frozen ({problem}): its kernel's "
+                     "keep-alive probes and ACKs still leave, unlike Lambda's paused microVM")
+
+    def close(self) -> None:
+        if self._egress is not None:
+            self._egress.close()
 
     def _record(self, kind: str, proc: RuntimeHandle, change: Change, rest: list[Change], **more: Any) -> None:
         failed = [c for c in rest if not c.verified]

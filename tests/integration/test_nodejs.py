@@ -87,6 +87,19 @@ def test_keepalive_agent_under_eni_swap_waits_on_the_dead_pooled_socket(trial):
     assert result.verdict.verdict == "recovered" and result.verdict.reinit_needed
 
 
+def test_keepalive_agent_meets_the_nat_that_forgot_its_flow_while_frozen(trial):
+    """The agent's socket sends TCP keep-alive probes every second; a frozen Lambda
+    sends none (the whole microVM is paused), so the NAT ages the flow and answers
+    invocation 3 with a RST. Without the held egress the probes kept the flow busy
+    and the reap found nothing to forget."""
+    result = node(trial, "keepalive_agent", path=LATE_ENI.parent / "nat-idle-reap.yaml")
+    reap = next(e for e in result.events if e["kind"] == schema.FAULT and e["fault"] == "reap_idle")
+    assert reap["verified"] and reap["detail"]["reaped"], reap
+    ends = [e for e in result.events if e["kind"] == schema.INVOKE_END]
+    assert ends[2]["status"] != "ok" and "ECONNRESET" in ends[2]["error_message"], ends[2]
+    assert result.verdict.verdict == "recovered", result.verdict.reason
+
+
 def test_commonjs_callback_and_esm_async_handlers_with_lambdas_environment(trial, tmp_path):
     code = tmp_path / "fn"
     code.mkdir()
