@@ -22,7 +22,7 @@ from harness.function import dotnet
 
 HOST_SOURCES = dotnet.REPO_ROOT / "containers" / "dotnet" / "host"
 # The host shares the Runtime API client with the sample loop, not its Main.
-SHARED_RUNTIME = ("RuntimeApiClient.cs", "Json.cs", "Handler.cs", "XRayCause.cs")
+SHARED_RUNTIME = ("RuntimeApiClient.cs", "Json.cs", "Handler.cs", "XRayCause.cs", "SnapStart.cs")
 HOST = "enirace-host"
 SIGNATURES = ("a handler takes (), (input), (ILambdaContext) or (input, ILambdaContext), input a Stream or "
               "a type the function's ILambdaSerializer reads, and returns void, Task, T, Task<T> or Stream")

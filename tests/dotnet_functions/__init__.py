@@ -19,8 +19,10 @@ RUNTIMECONFIG = {"runtimeOptions": {"tfm": "net8.0",
                                     "framework": {"name": "Microsoft.NETCore.App", "version": "8.0.0"}}}
 
 
-def _mcs(out: Path, sources: list[Path], refs: list[Path], target: str = "library") -> None:
-    argv = [*MCS, f"-target:{target}", f"-out:{out}", *(f"-r:{r}" for r in refs), *map(str, sources)]
+def _mcs(out: Path, sources: list[Path], refs: list[Path], target: str = "library",
+         defines: tuple[str, ...] = ()) -> None:
+    argv = [*MCS, f"-target:{target}", f"-out:{out}", *(f"-define:{d}" for d in defines),
+            *(f"-r:{r}" for r in refs), *map(str, sources)]
     proc = subprocess.run(argv, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -40,11 +42,12 @@ def deps_json(name: str, packages: list[str]) -> dict:
 
 
 def publish(out: Path, name: str = "MyFunction", sources: list[Path] | None = None,
-            serializer: bool = True, target: str = "library") -> Path:
+            serializer: bool = True, target: str = "library", old_core: bool = False) -> Path:
     """`dotnet publish`'s output folder for a function compiled from `sources`
-    (default: functions/<name>.cs)."""
+    (default: functions/<name>.cs). old_core: an Amazon.Lambda.Core from before
+    SnapshotRestore (< 2.5.0)."""
     out.mkdir(parents=True, exist_ok=True)
-    _mcs(out / f"{CORE}.dll", [STANDINS / f"{CORE}.cs"], [])
+    _mcs(out / f"{CORE}.dll", [STANDINS / f"{CORE}.cs"], [], defines=("CORE_BEFORE_2_5",) if old_core else ())
     refs = [out / f"{CORE}.dll"]
     packages = [CORE]
     if serializer:

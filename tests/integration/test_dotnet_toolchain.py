@@ -54,6 +54,8 @@ class MockRuntimeAPI:
         default_factory=queue.Queue)
     requests: list[Recorded] = field(default_factory=list)
     served_ids: list[str] = field(default_factory=list)
+    # SnapStart: called when GET /runtime/restore/next arrives, before its 200.
+    on_restore: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         api = self
@@ -80,6 +82,11 @@ class MockRuntimeAPI:
 
             def do_GET(self) -> None:
                 self._record()
+                if self.path.endswith("/runtime/restore/next"):
+                    if api.on_restore is not None:
+                        api.on_restore()
+                    self._reply(200, b"", {})
+                    return
                 try:
                     item = api.events.get_nowait()
                 except queue.Empty:

@@ -73,7 +73,15 @@ namespace Enirace.Lambda
             {
                 Log.Fail(null, e);
                 await client.PostInitErrorAsync(ErrorJson.Write(e));
+                if (SnapStart.Enabled)
+                {
+                    Environment.Exit(1);  // RuntimeSupport under SnapStart: exit 1, no abort
+                }
                 throw;
+            }
+            if (SnapStart.Enabled && !await SnapStart.SnapshotAndRestoreAsync(client, CoreHooks.Collect()))
+            {
+                return;  // a hook failed and was reported; RuntimeSupport's RunAsync returns too
             }
             while (true)
             {

@@ -9,7 +9,8 @@
 // Ending as Amazon.Lambda.RuntimeSupport ends: after an init error (reported to
 // /init/error) or when the Runtime API fails or answers 500/unexpectedly, the
 // exception is left unhandled, so CoreCLR aborts the process (SIGABRT; the RIE
-// logs "signal: aborted"). Exit code 2: usage (no Runtime API address).
+// logs "signal: aborted"); under SnapStart an init error exits 1 and a failed
+// snapshot hook exits 0 (SnapStart.cs). Exit code 2: usage (no Runtime API address).
 using System;
 using System.Collections.Generic;
 using System.Globalization;
@@ -57,7 +58,21 @@ namespace Enirace.Lambda
             {
                 Log.Fail(null, e);
                 await client.PostInitErrorAsync(ErrorJson.Write(e));
+                if (SnapStart.Enabled)
+                {
+                    // As RuntimeSupport under SnapStart: a plain non-zero exit, no abort.
+                    Environment.Exit(1);
+                }
                 throw;
+            }
+            if (SnapStart.Enabled)
+            {
+                var hooks = new RestoreHooks();
+                SnapshotRestore.CopyTo(hooks);
+                if (!await SnapStart.SnapshotAndRestoreAsync(client, hooks))
+                {
+                    return;
+                }
             }
             while (true)
             {

@@ -127,9 +127,36 @@ namespace Enirace.Lambda
 
         // RuntimeSupport sends no Lambda-Runtime-Function-Error-Type header on
         // init errors (the RIE then records Runtime.Unknown); the type is in the body.
-        public Task PostInitErrorAsync(string errorJson)
+        // A failed before-snapshot hook is the one init error it types
+        // (Runtime.BeforeSnapshotError).
+        public Task PostInitErrorAsync(string errorJson, string errorType = null)
         {
-            return PostAsync("/runtime/init/error", Encoding.UTF8.GetBytes(errorJson), ErrorContentType, null, null);
+            return PostAsync("/runtime/init/error", Encoding.UTF8.GetBytes(errorJson), ErrorContentType, errorType, null);
+        }
+
+        /// <summary>SnapStart: the snapshot is taken while this request is
+        /// pending; it returns in the restored environment. RuntimeSupport
+        /// accepts 200 and 204 and treats anything else as it treats /next's.</summary>
+        public async Task RestoreNextAsync()
+        {
+            const string path = "/runtime/restore/next";
+            var request = new HttpRequestMessage(HttpMethod.Get, _base + path);
+            request.Headers.Accept.ParseAdd("application/json");
+            using (HttpResponseMessage response = await SendAsync(request, "GET " + path, HttpCompletionOption.ResponseHeadersRead))
+            {
+                byte[] body = await ReadBodyAsync(response, "GET " + path);
+                if (response.StatusCode != HttpStatusCode.OK && response.StatusCode != HttpStatusCode.NoContent)
+                {
+                    throw Unexpected("GET " + path, response, body);
+                }
+            }
+        }
+
+        /// <summary>SnapStart: an after-restore hook failed. The body is the
+        /// exception as on /init/error, the type header Runtime.AfterRestoreError.</summary>
+        public Task PostRestoreErrorAsync(string errorJson, string errorType)
+        {
+            return PostAsync("/runtime/restore/error", Encoding.UTF8.GetBytes(errorJson), ErrorContentType, errorType, null);
         }
 
         public void Dispose()

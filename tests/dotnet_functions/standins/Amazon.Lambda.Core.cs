@@ -5,6 +5,8 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Collections.Concurrent;
+using System.Threading.Tasks;
 
 [assembly: System.Reflection.AssemblyVersion("1.0.0.0")]
 
@@ -71,6 +73,45 @@ namespace Amazon.Lambda.Core
     }
 
     public enum LogLevel { Trace = 0, Debug = 1, Information = 2, Warning = 3, Error = 4, Critical = 5 }
+
+#if !CORE_BEFORE_2_5
+    // SnapStart's runtime hooks (Core 2.5.0+): queued here, handed to the runtime
+    // after init through the internal Copy* methods, which take the registry's
+    // Register method (the real package's shape; its callers bind them by name).
+    public static class SnapshotRestore
+    {
+        private static readonly ConcurrentQueue<Func<ValueTask>> BeforeSnapshotRegistry = new ConcurrentQueue<Func<ValueTask>>();
+        private static readonly ConcurrentQueue<Func<ValueTask>> AfterRestoreRegistry = new ConcurrentQueue<Func<ValueTask>>();
+
+        internal static void CopyBeforeSnapshotCallbacksToRegistry(Action<Func<ValueTask>> restoreHooksRegistryMethod)
+        {
+            Func<ValueTask> action;
+            while (BeforeSnapshotRegistry.TryDequeue(out action))
+            {
+                restoreHooksRegistryMethod(action);
+            }
+        }
+
+        internal static void CopyAfterRestoreCallbacksToRegistry(Action<Func<ValueTask>> restoreHooksRegistryMethod)
+        {
+            Func<ValueTask> action;
+            while (AfterRestoreRegistry.TryDequeue(out action))
+            {
+                restoreHooksRegistryMethod(action);
+            }
+        }
+
+        public static void RegisterBeforeSnapshot(Func<ValueTask> beforeSnapshotAction)
+        {
+            BeforeSnapshotRegistry.Enqueue(beforeSnapshotAction);
+        }
+
+        public static void RegisterAfterRestore(Func<ValueTask> afterRestoreAction)
+        {
+            AfterRestoreRegistry.Enqueue(afterRestoreAction);
+        }
+    }
+#endif
 
     public static class LambdaLogger
     {
