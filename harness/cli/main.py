@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from harness import signals
-from harness.cli import cleanup, demo, doctor, images, judge, replay, run, sweep
+from harness.cli import cleanup, demo, doctor, fleet, images, judge, replay, run, sweep
 from harness.cli.common import EXIT_INTERRUPTED, Interrupted, Terminated, err_console, fail
 from harness.errors import UserError
 
@@ -76,7 +76,7 @@ def main() -> None:
 
 
 for command in (run.run, doctor.doctor, cleanup.cleanup, demo.demo, sweep.sweep, sweep.report, sweep.merge,
-                replay.replay_command, judge.judge_command, images.images):
+                replay.replay_command, judge.judge_command, images.images, fleet.fleet):
     main.add_command(command)
 
 if __name__ == "__main__":
