@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.backends.base import Check, Notify, Remover, RuntimeAPILike
+from harness.emulator import restore_net
 from harness.emulator.api import RuntimeAPI
 from harness.function import cgroup as cgroups
 from harness.function import contain as contain
@@ -186,7 +187,7 @@ class ProcessBackend:
         api = RuntimeAPI(lab.sandbox, history, launcher.spawn, launch, timeout_s=fn.timeout / 1000,
                          init_timeout_s=scenario.workload.init_timeout / 1000, function_name=fn.name,
                          log=emulator_log, freeze=scenario.workload.freeze,
-                         extensions=fn_extensions.specs(fn, launch))
+                         extensions=fn_extensions.specs(fn, launch), snapstart=restore_net.plan_for(scenario, lab))
         return _Probed(api, netwatch)
 
     def doctor_checks(self) -> list[Check]:

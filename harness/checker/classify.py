@@ -7,6 +7,8 @@ timeout     the call or the invocation ran out of time
 reset       an established connection was reset or dropped by the peer (a NAT that forgot
             the flow answers with RST; a server that closed an idle keep-alive)
 connect     the connection was refused or had no route
+snapstart   a SnapStart hook failed or the restore overran (Runtime.BeforeSnapshotError,
+            SnapStartException after Runtime.AfterRestoreError, SnapStartTimeoutException)
 init_error  an init failed with none of the above
 other       an invocation failed with none of the above
 """
@@ -23,6 +25,8 @@ _CLASSES: list[tuple[str, re.Pattern[str]]] = [
     # Killed for exceeding function.memory_mb (the emulator's Runtime.OutOfMemory),
     # or the runtime's own out-of-memory error.
     ("oom", re.compile(r"Runtime\.OutOfMemory|\bMemoryError\b|OutOfMemoryException", re.I)),
+    # SnapStart: the snapshot or its restore failed (a hook raised, the restore overran 10 s).
+    ("snapstart", re.compile(r"SnapStart\w*Exception|Runtime\.BeforeSnapshotError|Runtime\.AfterRestoreError")),
     ("dns", re.compile(
         r"Temporary failure in name resolution|Resource temporarily unavailable|EAI_AGAIN"
         r"|Name or service not known|No address associated with hostname|NameResolutionError"
@@ -66,7 +70,7 @@ def failure_phase(event: dict[str, Any]) -> str:
 
 
 def classify(text: str, phase: str = "invoke") -> str:
-    """oom | dns | reset | timeout | connect | init_error | other, from an error's text."""
+    """oom | snapstart | dns | reset | timeout | connect | init_error | other, from an error's text."""
     for name, pattern in _CLASSES:
         if pattern.search(text or ""):
             return name

@@ -31,7 +31,7 @@ def exposure_spans(events: list[Event]) -> list[win.Window]:
     one (a swap, a failover) to the end."""
     spans = [(s, None if e is not None and e <= s else e) for s, e in win.impaired_windows(events)]
     for e in events:
-        if e["kind"] != schema.FAULT or not e.get("verified"):
+        if e["kind"] not in (schema.FAULT, schema.RESTORE) or not e.get("verified"):
             continue
         if "blip_ms" in e:
             # A transient fault (a swap, a failover) leaves its mark after its blip: a

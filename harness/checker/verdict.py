@@ -95,6 +95,8 @@ def fault_not_armed(events: list[Event]) -> Verdict | None:
             step = f" ({e['step']})" if e.get("step", "apply") != "apply" else ""
             return Verdict("fault_not_armed",
                            f"fault {e['fault']}{step} at {e.get('trigger')} did not take effect ({why})")
+        if e["kind"] == schema.RESTORE and not e.get("verified"):
+            return Verdict("fault_not_armed", f"the SnapStart restore's changes did not take: {e.get('changes')}")
         if e["kind"] == schema.FAULT_SKIPPED:
             return Verdict("fault_not_armed", f"fault {e['fault']} at {e.get('trigger')} never fired: {e.get('why')}")
         if e["kind"] in (schema.FREEZE, schema.THAW) and not e.get("verified") and _freeze_triggered(events):

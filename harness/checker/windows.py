@@ -11,7 +11,8 @@ Window = tuple[float, float | None]  # (start, end); end None: still impaired at
 
 
 def _network_changes(events: list[Event]) -> list[Event]:
-    return sorted((e for e in events if (e["kind"] == schema.FAULT and e.get("verified"))
+    # A SnapStart restore changes the network as a transient fault does (a swap).
+    return sorted((e for e in events if (e["kind"] in (schema.FAULT, schema.RESTORE) and e.get("verified"))
                    or e["kind"] == schema.INITIAL_STATE), key=lambda e: e["t_ms"])
 
 

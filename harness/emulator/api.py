@@ -24,6 +24,7 @@ from harness.emulator import protocol as rp
 from harness.emulator.ext_api import ExtensionEndpoints
 from harness.emulator.extensions import Extensions
 from harness.emulator.freeze import Freezing
+from harness.emulator.restore import Plan, RestoreEndpoints, init_error_type
 from harness.emulator.routes import Handler  # noqa: E402  (below the lab layer on purpose)
 from harness.function.handle import RuntimeHandle
 from harness.function.spec import RUNTIME_ADDR, LaunchSpec
@@ -50,13 +51,13 @@ class Invocation:
     released: bool = False
 
 
-class RuntimeAPI(ExtensionEndpoints):
+class RuntimeAPI(RestoreEndpoints, ExtensionEndpoints):
     def __init__(self, sandbox: str | None, history: History, spawn: Spawner, launch: LaunchSpec,
                  timeout_s: float, init_timeout_s: float = 10.0,
                  function_name: str = "test_function", log: Callable[[str], None] | None = None,
                  runtime_addr: tuple[str, int] = RUNTIME_ADDR, invoke_addr: tuple[str, int] = INVOKE_ADDR,
                  freeze: bool = False, extensions: list[LaunchSpec] | None = None,
-                 handler: str = "") -> None:
+                 handler: str = "", snapstart: Plan | None = None) -> None:
         # sandbox None: listen in the caller's own namespace (the enirace-rie drop-in).
         self.sandbox = sandbox
         self.runtime_addr = runtime_addr
@@ -84,6 +85,7 @@ class RuntimeAPI(ExtensionEndpoints):
         self._stopping = False
         self._servers: list[NamespacedTCPServer] = []
         self._freezing = Freezing(history, freeze, self.log, sandbox)  # Lambda's freeze; False: the RIE's way
+        self._restore_setup(snapstart)  # SnapStart (harness/emulator/restore.py); None: on-demand
         self.extensions = Extensions()
         self._ext_specs = list(extensions or [])
         self._ext_procs: list[RuntimeHandle] = []
@@ -196,7 +198,7 @@ class RuntimeAPI(ExtensionEndpoints):
         while True:
             if self._gen != gen or self._state == "exited":
                 return "failed"
-            if self._state == "ready" and self.extensions.all_waiting():
+            if self._state == "restore_ready" or self._state == "ready" and self.extensions.all_waiting():
                 self.extensions.open = False
                 return "ready"
             if self._state == "init_error" and self._proc is None:
@@ -267,8 +269,10 @@ class RuntimeAPI(ExtensionEndpoints):
             self.log(f"START RequestId: {inv.request_id} Version: $LATEST")
             starts: list[int] = []
             reinit = False
-            if self._state not in ("ready", "responded"):
+            if self._state not in ("ready", "responded", "restore_ready"):
                 starts, reinit = self._init_within(inv)
+            if self._state == "restore_ready" and not inv.released:
+                self._restore_within(inv)  # SnapStart: the snapshot is restored for this invocation
             if not inv.released:
                 self._pending = inv
                 self._cv.notify_all()
@@ -328,7 +332,7 @@ class RuntimeAPI(ExtensionEndpoints):
             gen = self._gen
             if self._state == "init_error":
                 return rp.invalid_transition("InitError", "Ready")
-            if self._state == "starting":
+            if self._state in ("starting", "restoring"):
                 self._state = "ready"
                 self.history.record(schema.RUNTIME_READY, generation=gen)
                 self._cv.notify_all()
@@ -364,7 +368,7 @@ class RuntimeAPI(ExtensionEndpoints):
                 return rp.invalid_request_id()
             dst = "InvocationResponse" if kind == "response" else "InvocationErrorResponse"
             if self._state != "running" or cur.outcome is not None:
-                return rp.invalid_transition(_state_name(self._state), dst)
+                return rp.invalid_transition(rp.state_name(self._state), dst)
             outcome, reply = rp.result_outcome(kind, req.data, req.size, req.trailers, headers)
             if outcome is not None:
                 self._finish(cur, outcome, release=False)
@@ -374,18 +378,13 @@ class RuntimeAPI(ExtensionEndpoints):
     def post_init_error(self, body: bytes, headers: Any) -> tuple[int, bytes]:
         with self._cv:
             if self._state != "starting":
-                return rp.invalid_transition(_state_name(self._state), "InitError")
+                return rp.invalid_transition(rp.state_name(self._state), "InitError")
             self._state = "init_error"
             self._init_error = body
             etype, msg = rp.parse_function_error(body)
             self.history.record(schema.INIT_ERROR, generation=self._gen, source="init/error",
-                                error_type=etype or headers.get("Lambda-Runtime-Function-Error-Type", ""),
+                                error_type=init_error_type(etype, headers),
                                 error_message=msg)
             self._cv.notify_all()
             return 202, rp.ACCEPTED
 
-
-def _state_name(state: str) -> str:
-    return {"none": "Started", "starting": "Started", "ready": "Ready", "running": "Running",
-            "responded": "RuntimeResponseSentState", "init_error": "InitError",
-            "exited": "Started"}.get(state, state)

@@ -66,6 +66,14 @@ def invalid_request_id() -> tuple[int, bytes]:
     return 400, error_body("Invalid request ID", "InvalidRequestID")
 
 
+def state_name(state: str) -> str:
+    """The RIE's name (core/runtime_state_names.go) of an emulator state."""
+    return {"none": "Started", "starting": "Started", "ready": "Ready", "running": "Running",
+            "responded": "RuntimeResponseSentState", "init_error": "InitError",
+            "exited": "Started", "restore_ready": "RestoreReady", "restoring": "Restoring",
+            "restore_error": "RuntimeRestoreErrorState"}.get(state, state)
+
+
 def invalid_transition(src: str, dst: str) -> tuple[int, bytes]:
     msg = f"State transition from {src} to {dst} failed for runtime. Error: State transition is not allowed"
     return 403, error_body(msg, "InvalidStateTransition")
@@ -167,7 +175,7 @@ def delivered_error(body: bytes, content_type: str | None) -> tuple[bytes, str]:
 class InvokeOutcome:
     """How one invocation ended, as the harness and the RIE client see it."""
 
-    status: str  # ok | error | timeout | crash | init_error
+    status: str  # ok | error | timeout | crash | init_error | restore_error
     body: bytes = b""
     content_type: str = "application/json"
     error_type: str = ""
@@ -177,6 +185,9 @@ class InvokeOutcome:
     # The runtime exited after its /response but before its next /next: the RIE's
     # invoke client then gets 502 with the response body.
     exited_after_reply: bool = False
+    # The invoke's HTTP status where Lambda's Invoke API answers with its own error
+    # (SnapStart's restore failures: harness/emulator/restore.py).
+    http_status: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -185,6 +196,8 @@ class InvokeOutcome:
     def rie_response(self) -> tuple[int, bytes]:
         """(status, body) the RIE's invoke endpoint returns; its Content-Type is
         Go's sniff of the body (sniff.content_type), the runtime's is dropped."""
+        if self.http_status is not None:
+            return self.http_status, self.body
         if self.status in ("ok", "error", "timeout") and not self.exited_after_reply:
             return 200, self.body
         return 502, self.body

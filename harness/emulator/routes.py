@@ -13,7 +13,7 @@ from typing import Any
 
 from harness.emulator import http as rie_http
 from harness.emulator import protocol as rp
-from harness.emulator import sniff
+from harness.emulator import restore, sniff
 
 EXT = "/2020-01-01/extension"
 ROUTES: dict[str, dict[str, str]] = {
@@ -57,6 +57,8 @@ class Handler(rie_http.Handler):
             return self._invoke(path)
         m = RESULT.match(path)
         allowed = {"POST": "result"} if m else ROUTES.get(path)
+        if allowed is None and self.api.restore_enabled:
+            allowed = restore.ROUTES.get(path)  # mounted with SnapStart, as the RIE's --enable-init-caching
         if allowed is None:
             return self._reply(*rp.not_found(), "text/plain; charset=utf-8", rp.NOT_FOUND_HEADERS)
         name = allowed.get(method)
@@ -98,6 +100,21 @@ class Handler(rie_http.Handler):
                    "Lambda-Runtime-Deadline-Ms": str(got.deadline_epoch_ms),
                    "Lambda-Runtime-Aws-Tenant-Id": got.tenant_id}
         self._reply(200, got.payload, "application/json", {k: v for k, v in headers.items() if v})
+
+    def _r_restore_next(self, _m: Any) -> None:
+        got = self.api.restore_next()
+        if got is None:
+            self.close_connection = True
+            return
+        status, body = got
+        # The RIE's RestoreRenderer writes the 200 alone: no body, no Content-Type.
+        self._reply(status, body, None if status == 200 else "application/json")
+
+    def _r_restore_error(self, _m: Any) -> None:
+        body = self._request().data
+        if body is None:
+            return self._reply(*rp.too_large())
+        self._reply(*self.api.restore_error(body, self.headers))
 
     def _r_ext_register(self, _m: Any) -> None:
         body = self._request().data

@@ -59,6 +59,9 @@ def lambda_env(fn: FunctionConfig, handler: str, task_root: Path) -> dict[str, s
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+    if fn.snapstart:
+        # The runtime then snapshots after init: restore/next (harness/emulator/restore.py).
+        env["AWS_LAMBDA_INITIALIZATION_TYPE"] = "snap-start"
     env.update(fn.env)
     return env
 

@@ -63,6 +63,17 @@ FREEZE = _kind("freeze", "generation verified method state took_ms", "detail",
                "docker_pause or sigstop; state read back)")
 THAW = _kind("thaw", "generation verified method state took_ms frozen_ms reason", "detail",
              "the frozen runtime was thawed (reason invoke or shutdown), before /next was answered")
+SNAPSHOT = _kind("snapshot", "generation verified method", "detail",
+                 "SnapStart: the runtime called restore/next after its before-snapshot hooks; the "
+                 "environment is frozen for the snapshot (method: the restore strategy, snapstart.mode)")
+RESTORE = _kind("restore", "generation method verified address changes waited_ms aspects blip_ms",
+                "from_address detail",
+                "SnapStart: the snapshot was restored (after waited_ms) onto the network changed as "
+                "`changes` says (new_address, drop_flows; verified from the kernel); restore/next is "
+                "answered now. The checker counts snapshot to restore as a transient fault (blip_ms)")
+RESTORE_ERROR = _kind("restore_error", "generation source error_type error_message", "",
+                      "SnapStart: the restore failed (source restore/error: an after-restore hook raised; "
+                      "timeout: over snapstart.restore_timeout; exit: the runtime exited)")
 EXTENSION_NEXT = _kind("extension_next", "generation name", "",
                        "an extension called event/next: it waits for its next event (the environment "
                        "freezes only when the runtime and every extension wait)")
@@ -141,7 +152,7 @@ HARNESS_ERROR = _kind("harness_error", "error", "", "the harness itself failed (
 # -- groups -------------------------------------------------------------------------------------------
 # What a fault's trigger may name (in this order in its error message).
 LIFECYCLE = (TRIAL_START, SANDBOX_READY, INIT_START, RUNTIME_READY, INVOKE_START,
-             INVOKE_END, INIT_ERROR, RUNTIME_EXIT, TIMEOUT, RESET, FREEZE, THAW)
+             INVOKE_END, INIT_ERROR, RUNTIME_EXIT, TIMEOUT, RESET, FREEZE, THAW, SNAPSHOT, RESTORE)
 INVOCATION = (INVOKE_START, TIMEOUT, INVOKE_END)
 FAULTS = (FAULT, FAULT_STEP_CANCELLED, FAULT_SKIPPED)
 # The events carrying `aspects`: replayed in order, they give the impaired windows.

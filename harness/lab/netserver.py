@@ -40,6 +40,18 @@ class _Tracked:
         # part of the experiment, not an error worth a traceback on the console.
         self.connection_errors = getattr(self, "connection_errors", 0) + 1
 
+    def drop_connections(self) -> int:
+        """Shut every open connection (SnapStart's restore: the peer has forgotten
+        its flows); the handler threads then see the end and close. How many."""
+        with self._conns_lock:
+            conns = list(self._conns)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        return len(conns)
+
     def start(self, name: str) -> None:
         # A wake-up pipe instead of serve_forever's poll interval: stop() returns at
         # once rather than after up to one poll period (50 ms per server, per trial).

@@ -182,6 +182,10 @@ class Service:
     def stop_listening(self, address: IPv4Address) -> None:
         self._servers.pop(str(address)).stop()
 
+    def drop_connections(self) -> int:
+        """Close every keep-alive connection at once: how many there were."""
+        return sum(server.drop_connections() for server in list(self._servers.values()))
+
     def count(self) -> int:
         with self._lock:
             self.requests += 1

@@ -12,7 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic_core.core_schema import ValidationInfo
 
 from harness.errors import PoolError, ScenarioError
-from harness.scenario import fault_params, fleet_config, handlers, lab_config, limits, overrides, pool
+from harness.scenario import fault_params, fleet_config, handlers, lab_config, limits, overrides, pool, snap_config
 from harness.scenario.limits import brief
 from harness.scenario.triggers import (  # noqa: F401  (re-exported: callers use scenario.Trigger etc.)
     LIFECYCLE_EVENTS,
@@ -279,6 +279,11 @@ class Scenario(_Strict):
     # `enirace sweep` reads it; a trial ignores it (sweep trials' scenario.yaml has none).
     sweep: SweepConfig | None = None
     fleet: fleet_config.FleetConfig | None = None  # `enirace fleet` reads it; a trial ignores it
+    snapstart: snap_config.SnapStartConfig | None = None  # set when function.snapstart is
+
+    @model_validator(mode="after")
+    def _snapstart(self) -> Scenario:
+        return snap_config.check(self)  # type: ignore[no-any-return]
 
     @field_validator("name")
     @classmethod
@@ -387,6 +392,7 @@ def dump(scenario: Scenario) -> str:
         else:
             data["workload"][key] = [format_ms(v) for v in values]
     fleet_config.dump_fleet(data, scenario.fleet)
+    snap_config.dump(data, scenario.snapstart)
     if scenario.sweep is None:
         data.pop("sweep", None)
     elif scenario.sweep.jitter is not None:
