@@ -37,6 +37,7 @@ class FleetResult:
     summary: dict[str, Any]
     problems: list[str]
     seconds: float
+    received: dict[str, int]  # the service's own record: message id -> times recorded
 
 
 def scenario_for(scenario: Scenario, mitigation: str) -> Scenario:
@@ -90,11 +91,13 @@ def run_mitigation(scenario: Scenario, mitigation: str, run: Run, out: Path,
             problems = fleet.down()
             history.close()
     service = fleet.lab.service if fleet.lab is not None else None
-    received = getattr(service, "received", None)
-    acct = accounting.account(mitigation, cfg.source.type, list(history.events), dlq,
-                              dict(received) if received is not None else None)
+    kept = getattr(service, "received", None)  # the service's Counter, where it keeps one
+    received = dict(kept) if kept is not None else {
+        mid: len(ts) for mid, ts in accounting.recorded_ids(history.events).items()}
+    acct = accounting.account(mitigation, cfg.source.type, list(history.events), dlq, received)
     summary = fleet.summary()
-    result = FleetResult(mitigation, acct, folder, summary, problems, round(time.monotonic() - began, 3))
+    result = FleetResult(mitigation, acct, folder, summary, problems, round(time.monotonic() - began, 3),
+                         received)
     (folder / "account.json").write_text(json.dumps({**acct.to_dict(), "seconds": result.seconds,
                                                      "draws": summary["draws"], "problems": problems}, indent=2))
     return result

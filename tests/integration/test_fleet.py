@@ -1,0 +1,141 @@
+"""Fleets for real: environments in namespaces, real runtimes, the service's own
+record of what the handlers did, and kill -9 of a fleet cleaned up."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import cleanup, ownership
+from harness.fleet.runner import FleetResult, run_mitigation
+from harness.lab import netns
+from harness.ownership import Run
+from harness.scenario import model as sc
+from tests.integration.conftest import REPO
+
+pytestmark = [pytest.mark.root]
+
+# Seed 3 draws a late ENI for cold starts 1 and 2 of 4 (fleet_config.draw_cold_start),
+# attached 1 s or more after init_start: after any Python init, even a slow one.
+SMALL = {
+    "name": "fleet-small", "seed": 3,
+    "function": {"runtime": "python", "timeout": "3s"},
+    "fleet": {"max_environments": 4, "messages": 24, "idle_retire": "30s",
+              "cold_start": {"eni_late": {"probability": 0.5, "delay": "1000ms..1500ms"}},
+              "source": {"type": "invoke", "rate": 8, "burst": 4}},
+}
+
+
+def _scenario(source: dict[str, object] | None = None, **fleet: object) -> sc.Scenario:
+    doc = json.loads(json.dumps(SMALL))
+    doc["fleet"].update(fleet)
+    doc["fleet"]["source"].update(source or {})
+    return sc.validate(doc, "test")
+
+
+def _check_against_the_service(result: FleetResult) -> None:
+    """Every count of the account, from the service's own record."""
+    acct, got = result.account, result.received
+    sent = {f"m{i:05d}" for i in range(acct.sent)}
+    assert set(got) <= sent, "the service recorded a message nobody sent"
+    assert acct.delivered_once == sum(1 for m in sent if got.get(m) == 1)
+    assert acct.duplicated == sum(1 for m in sent if got.get(m, 0) > 1)
+    assert acct.extra_deliveries == sum(n - 1 for n in got.values() if n > 1)
+    assert acct.lost == sum(1 for m in sent if not got.get(m)) - acct.in_dlq
+    assert acct.delivered_once + acct.duplicated + acct.lost + acct.in_dlq == acct.sent
+
+
+def test_without_mitigation_late_cold_starts_lose_messages_with_classified_errors(run: Run, tmp_path: Path):
+    result = run_mitigation(_scenario(), "none", run, tmp_path)
+    acct = result.account
+    assert not result.problems
+    assert acct.sent == 24 and acct.cold_starts == 4 and acct.met_race == 2
+    assert acct.lost > 0 and acct.hurt >= 1
+    assert acct.errors_by_class.get("dns", 0) > 0, acct.errors_by_class
+    _check_against_the_service(result)
+    # The naive sample calls once per message: a client that got ok was recorded once,
+    # one that got an error was not recorded at all.
+    events = [json.loads(line) for line in (result.folder / "history.jsonl").read_text().splitlines()]
+    invokes = [e for e in events if e["kind"] == "fleet_invoke"]
+    assert len(invokes) == 24
+    for e in invokes:
+        assert result.received.get(e["ids"][0], 0) == (1 if e["ok"] else 0), e
+    # The late ENIs were attached, verified, in their environment's own history.
+    faults = [json.loads(line) for env in ("env-1", "env-2")
+              for line in (result.folder / env / "history.jsonl").read_text().splitlines()
+              if '"kind": "fault"' in line]
+    assert len(faults) == 2 and all(f["verified"] and f["fault"] == "attach_eni" for f in faults)
+
+
+def test_retries_in_the_handler_lose_nothing_under_the_same_draws(run: Run, tmp_path: Path):
+    result = run_mitigation(_scenario(), "retry", run, tmp_path)
+    acct = result.account
+    assert acct.met_race == 2 and acct.hurt == 0
+    assert acct.lost == 0 and acct.failed_invocations == 0
+    _check_against_the_service(result)
+
+
+def test_idle_environments_are_frozen_then_retired(run: Run, tmp_path: Path):
+    scenario = _scenario({"rate": 4, "burst": 4}, messages=8, idle_retire="300ms", cold_start={})
+    result = run_mitigation(scenario, "none", run, tmp_path)
+    events = [json.loads(line) for line in (result.folder / "history.jsonl").read_text().splitlines()]
+    retired = [e for e in events if e["kind"] == "environment_retire"]
+    # Two bursts 1 s apart: the first burst's environments retire before the second,
+    # which cold-starts new ones.
+    assert retired and all(e["idle_ms"] >= 300 for e in retired)
+    assert result.account.cold_starts > 4 and result.account.lost == 0
+    env1 = (result.folder / "env-1" / "history.jsonl").read_text()
+    assert '"kind": "freeze"' in env1 and '"verified": true' in env1
+
+
+def _fleet_run_ids(sid: int) -> set[str]:
+    found = set()
+    for f in ownership.runs_dir().glob("*.lock"):
+        try:
+            if os.getsid(json.loads(f.read_text())["pid"]) == sid:
+                found.add(f.stem)
+        except (OSError, ValueError, KeyError):
+            continue
+    return found
+
+
+def test_kill_9_of_a_fleet_is_cleaned_up(tmp_path: Path):
+    path = tmp_path / "fleet.yaml"
+    doc = json.loads(json.dumps(SMALL))
+    doc["fleet"]["messages"] = 400
+    path.write_text(json.dumps(doc))
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli.main", "fleet", str(path), "--out",
+                             str(tmp_path / "out")], cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline, runs, mine = time.monotonic() + 60, set(), []
+        while time.monotonic() < deadline:
+            runs |= _fleet_run_ids(proc.pid)
+            mine = [n for n in netns.list_names() if ownership.run_of_netns(n) in runs]
+            if len(mine) >= 5:  # the fleet's lab and its environments' sandboxes
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the fleet never built its environments")
+        runtimes = {pid for name in mine for pid in netns.pids_in(name)}
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        time.sleep(0.2)  # the kernel drops the dead run's lock as it reaps it
+        report = cleanup.cleanup()
+        assert not [n for n in mine if netns.exists(n)], report
+        assert not [r for r in runs if ownership.manifest_path(r).exists()], report
+        alive = [p for p in runtimes if Path(f"/proc/{p}").exists()
+                 and "Z" not in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]]
+        assert not alive, f"runtimes left running: {alive}"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
