@@ -72,7 +72,7 @@ class Fleet:
         if self._retirer.is_alive():
             self._retirer.join(timeout=5)
         with ThreadPoolExecutor(max_workers=STOP_WORKERS) as pool:
-            for problems in pool.map(Environment.stop, envs):
+            for problems in pool.map(lambda env: env.stop(), envs):
                 self.problems += problems
         if self.lab is not None:
             self.problems += self.lab.down()
