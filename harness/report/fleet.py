@@ -85,7 +85,7 @@ def write_html(out: Path, scenario_name: str, accounts: list[dict[str, Any]], no
              f"<h2>Lost messages</h2><ul>{lost or '<li>none</li>'}</ul>",
              "<p>Each mitigation's folder holds <code>account.json</code>, the fleet's <code>history.jsonl</code> "
              "and one folder per environment (<code>env-N/history.jsonl</code>, <code>function.log</code>), "
-             "which <code>enirace judge</code> reads as a trial.</p></body></html>"]
+             "as a trial's.</p></body></html>"]
     path = out / "report.html"
     path.write_text("\n".join(parts))
     return path
