@@ -54,6 +54,14 @@ def _silence(events: list[Event], t_ms: float) -> str:
         old = swaps[-1]["detail"]["from"]["address"]
         return (f" (a connection pooled before the ENI swap at {swaps[-1]['t_ms']:.0f} ms still uses "
                 f"{old}, which is gone, so nothing can leave on it)")
+    restores = [e for e in events if e["kind"] == schema.RESTORE and e.get("verified")
+                and e.get("from_address") and e.get("from_address") != e.get("address")]
+    if restores:
+        # The restore runs inside the invocation it is for: the one after t_ms counts too.
+        before = [e for e in restores if e["t_ms"] <= t_ms]
+        last = before[-1] if before else restores[0]
+        return (f" (a connection pooled before the SnapStart snapshot still uses {last['from_address']}, "
+                f"gone since the restore onto {last['address']} at {last['t_ms']:.0f} ms, so nothing can leave on it)")
     return " (nothing tried the network: a failure remembered from earlier?)"
 
 

@@ -9,8 +9,12 @@ image that lacks the real one. Stdlib only (python3 is all it needs).
 
 Deviations from the real RIE, on purpose: a concurrent invoke waits for the
 running one instead of crashing the emulator; REPORT's Init Duration is the real
-init time (the RIE prints ~0, its issue #106); --enable-init-caching is accepted
-and ignored (no SnapStart restore endpoints).
+init time (the RIE prints ~0, its issue #106). --enable-init-caching mounts
+/runtime/restore/next and /runtime/restore/error, as the RIE's flag does (without
+it they are 404 page not found); a runtime started with
+AWS_LAMBDA_INITIALIZATION_TYPE=snap-start is then snapshotted (frozen) in
+restore/next and restored at the first invoke, on an unchanged network. The real
+RIE never restores: its runtime waits in restore/next until the invoke times out.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 
 from harness.emulator import rie_log as rie_log
 from harness.emulator.api import RuntimeAPI
+from harness.emulator.restore import Plan
 from harness.function.handle import RuntimeProcess
 from harness.function.spec import MAX_LINE_BYTES, LaunchSpec
 from harness.history import schema
@@ -290,7 +295,8 @@ def main(argv: list[str] | None = None) -> None:
                      function_name=env_all["AWS_LAMBDA_FUNCTION_NAME"], log=console.emulator_log,
                      freeze=opts.freeze,
                      runtime_addr=_address(opts.runtime_api), invoke_addr=_address(opts.emulator),
-                     extensions=extensions, handler=runtime_handler(handler))
+                     extensions=extensions, handler=runtime_handler(handler),
+                     snapstart=Plan() if opts.init_caching else None)
     api.access_log = console.access
     done = threading.Event()
 

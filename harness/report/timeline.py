@@ -169,12 +169,55 @@ def describe(event: dict[str, Any], starts: dict[int, float]) -> tuple[str, Text
         text.append(f"[{classify_event(event)}] ", style="bold red")
         text.append(_error(error_text(event)))
         return f"invoke {n}", text
+    if kind in (schema.SNAPSHOT, schema.RESTORE, schema.RESTORE_ERROR):
+        return _snapstart(event)
     if kind == schema.HARNESS_ERROR:
         return "HARNESS", Text(str(event.get("error")), style="bold red")
     if kind == schema.THAW and not event.get("verified"):
         return "thaw", Text(f"runtime #{event.get('generation')} NOT thawed ({event.get('method')}): "
                             f"{event.get('state')} {event.get('detail', '')}".rstrip(), style="bold red")
     return None
+
+
+def _snapstart(event: dict[str, Any]) -> tuple[str, Text]:
+    who = f"runtime #{event.get('generation')}"
+    if event["kind"] == schema.SNAPSHOT:
+        text = Text(f"{who} called restore/next: snapshot taken ({event.get('method')})", style="bold cyan")
+        if not event.get("verified"):
+            text.append(f"  NOT verified {event.get('detail', '')}", style="bold red")
+        return "snapshot", text
+    if event["kind"] == schema.RESTORE_ERROR:
+        return "restore_error", Text(f"{who} ({event.get('source')}) [{classify_event(event)}] "
+                                     f"{_error(error_text(event))}", style="red")
+    changes = event.get("changes") or {}
+    where = f"onto {event.get('address')}" + (f" (was {event['from_address']})" if event.get("from_address") else "")
+    dropped = [f"{what} {changes[key]}" for key, what in (("service_dropped", "service"), ("nat_forgot", "NAT"))
+               if key in changes]
+    text = Text(f"{who} restored after {_span_ms(event.get('waited_ms', 0))} {where}", style="bold magenta")
+    if dropped:
+        text.append(f", flows dropped: {', '.join(dropped)}", style="magenta")
+    if not event.get("verified"):
+        text.append("  changes NOT verified", style="bold red")
+    return "restore", text
+
+
+def snapstart_spans(events: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """Where a SnapStart runtime's hooks run: its init up to the snapshot (the
+    before-snapshot hooks last), and the restore up to its first /next."""
+    spans: list[tuple[float, float]] = []
+    opened: tuple[str, float] | None = None
+    ends = {schema.SNAPSHOT: schema.INIT_START, schema.RUNTIME_READY: schema.RESTORE,
+            schema.RESTORE_ERROR: schema.RESTORE, schema.RUNTIME_EXIT: schema.RESTORE}
+    for e in sorted(events, key=lambda e: e["t_ms"]):
+        if e["kind"] in (schema.INIT_START, schema.RESTORE):
+            opened = (e["kind"], e["t_ms"])
+        elif opened is not None and ends.get(e["kind"]) == opened[0]:
+            spans.append((opened[1], e["t_ms"]))
+            opened = None
+        elif e["kind"] == schema.INIT_ERROR and opened is not None and opened[0] == schema.INIT_START:
+            spans.append((opened[1], e["t_ms"]))  # a before-snapshot hook that raised says why
+            opened = None
+    return spans
 
 
 def render(console: Console, title: str, events: list[dict[str, Any]], verdict: Verdict,
@@ -186,6 +229,7 @@ def render(console: Console, title: str, events: list[dict[str, Any]], verdict: 
     table.add_column(overflow="fold")
     starts = queries.invoke_starts(events)
     spans = {span["start"]: span for span in queries.frozen_spans(events)}
+    hooks = snapstart_spans(events)
 
     def shown_at(event: dict[str, Any]) -> float:
         # An invocation's row sits at its start; its outcome is the row's content.
@@ -201,6 +245,8 @@ def render(console: Console, title: str, events: list[dict[str, Any]], verdict: 
                 table.add_row(f"{t:9.1f} ms", *row)
             continue
         row = describe(event, starts)
+        if event["kind"] == schema.LOG and any(lo <= t <= hi for lo, hi in hooks):
+            row = ("output", Text(_short(event.get("line", ""), 160)))  # a SnapStart hook's, or its init's
         if row is None:
             if not verbose or event["kind"] not in QUIET:
                 continue
