@@ -88,9 +88,11 @@ def headline(text: str, limit: int = 90) -> str:
     for phrase in _OS_PHRASES:
         if etype and phrase.lower() in text.lower():
             return f"{etype}: {phrase}"
+    # Searched after the type: a type that itself classifies (TaskCanceledException)
+    # would otherwise headline as "TaskCanceledException: TaskCanceledException".
     for _, pattern in _CLASSES:
-        m = pattern.search(text or "")
-        if m and etype:
+        m = pattern.search(text[len(etype):]) if etype else None
+        if m:
             return f"{etype}: {m.group(0)}"
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -138,3 +138,12 @@ def test_headline_prefers_the_os_wording():
             "Temporary failure in name resolution)\"))")
     assert headline(text) == "ConnectionError: Temporary failure in name resolution"
     assert headline("ValueError: bad") == "ValueError: bad"
+
+
+def test_headline_names_what_the_message_says_not_the_type_again():
+    from harness.checker.classify import headline
+
+    text = ("TaskCanceledException: The request was canceled due to the configured HttpClient.Timeout of 2 "
+            "seconds elapsing. (cause: TimeoutException: The operation was canceled.)")
+    assert headline(text) == "TaskCanceledException: Timeout"
+    assert headline("TaskCanceledException: A task was canceled.") == "TaskCanceledException: A task was canceled."
