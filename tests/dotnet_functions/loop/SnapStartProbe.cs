@@ -3,7 +3,8 @@
 // after itself in $SNAP_MARKS (so a Runtime API mock can tell, when
 // /restore/next arrives, which hooks have already run), and the handler
 // answers with the order the hooks ran in. SNAP_FAIL=before or after makes the
-// hook registered first of that kind throw.
+// hook registered first of that kind throw; SNAP_AFTER_SLEEP_MS adds an
+// after-restore hook that takes that long.
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -25,6 +26,12 @@ namespace Probe
             SnapshotRestore.RegisterBeforeSnapshot(() => new ValueTask(SlowHookAsync("before2")));
             SnapshotRestore.RegisterAfterRestore(() => Hook("after1", fail == "after"));
             SnapshotRestore.RegisterAfterRestore(() => Hook("after2", false));
+            int sleepMs;
+            if (int.TryParse(Environment.GetEnvironmentVariable("SNAP_AFTER_SLEEP_MS"), out sleepMs))
+            {
+                // A restore that overruns Lambda's limit (SnapStartTimeoutException).
+                SnapshotRestore.RegisterAfterRestore(() => new ValueTask(Task.Delay(sleepMs)));
+            }
         }
 
         private static async Task SlowHookAsync(string name)
