@@ -24,7 +24,7 @@ from harness.emulator import protocol as rp
 from harness.emulator.ext_api import ExtensionEndpoints
 from harness.emulator.extensions import Extensions
 from harness.emulator.freeze import Freezing
-from harness.emulator.restore import Plan, RestoreEndpoints, init_error_type
+from harness.emulator.restore import Plan, RestoreEndpoints
 from harness.emulator.routes import Handler  # noqa: E402  (below the lab layer on purpose)
 from harness.function.handle import RuntimeHandle
 from harness.function.spec import RUNTIME_ADDR, LaunchSpec
@@ -255,7 +255,8 @@ class RuntimeAPI(RestoreEndpoints, ExtensionEndpoints):
             body = self._init_error or first_error
             etype, msg = rp.parse_function_error(body) if body else (
                 rp.exit_error_type(self._exit_oom), rp.exit_reason(self._exit_code or 0))
-            self._finish(inv, rp.InvokeOutcome("init_error", body, error_type=etype, error_message=msg))
+            self._finish(inv, rp.InvokeOutcome("init_error", body, error_type=self._init_error_type or etype,
+                                               error_message=msg))
         return starts, reinit
 
     def _invoke(self, payload: bytes, client_context: str, tenant_id: str) -> tuple[int, rp.InvokeOutcome]:
@@ -383,7 +384,7 @@ class RuntimeAPI(RestoreEndpoints, ExtensionEndpoints):
             self._init_error = body
             etype, msg = rp.parse_function_error(body)
             self.history.record(schema.INIT_ERROR, generation=self._gen, source="init/error",
-                                error_type=init_error_type(etype, headers),
+                                error_type=self._note_init_error(etype, headers),
                                 error_message=msg)
             self._cv.notify_all()
             return 202, rp.ACCEPTED

@@ -52,6 +52,7 @@ RESTORE_ERROR = f"{rp.API_PREFIX}/runtime/restore/error"
 ROUTES = {RESTORE_NEXT: {"GET": "restore_next"}, RESTORE_ERROR: {"POST": "restore_error"}}
 INIT_TYPE = "snap-start"  # AWS_LAMBDA_INITIALIZATION_TYPE of a SnapStart function's runtime
 ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
+BEFORE_SNAPSHOT_ERROR = "Runtime.BeforeSnapshotError"
 # Lambda's Invoke API errors for a failed restore (the Invoke API reference).
 HOOK_ERROR = ("SnapStartException", 400,
               "The afterRestore() runtime hook encountered an error. For more information, check the "
@@ -132,6 +133,14 @@ class RestoreEndpoints:
         self._snapshot_mono = 0.0
         self._restoring = False
         self._restore_failure: tuple[str, str, str] | None = None  # (source, type, message)
+        self._init_error_type = ""  # Runtime.BeforeSnapshotError once a before-snapshot hook failed
+
+    def _note_init_error(self, body_type: str, headers: Any) -> str:
+        """The type an /init/error is recorded with; a before-snapshot failure's is
+        also the type of the invocations that init fails (init_error_type)."""
+        etype = init_error_type(body_type, headers)
+        self._init_error_type = etype if etype == BEFORE_SNAPSHOT_ERROR else ""
+        return etype
 
     @property
     def restore_enabled(self) -> bool:
@@ -230,6 +239,6 @@ def init_error_type(body_type: str, headers: Any) -> str:
     which the runtime names in the header (awslambdaric posts the hook's exception as
     the body and Runtime.BeforeSnapshotError as Lambda-Runtime-Function-Error-Type)."""
     header = headers.get(ERROR_TYPE_HEADER, "") or ""
-    if header == "Runtime.BeforeSnapshotError":
+    if header == BEFORE_SNAPSHOT_ERROR:
         return header
     return body_type or header

@@ -206,8 +206,9 @@ def snapstart_spans(events: list[dict[str, Any]]) -> list[tuple[float, float]]:
     before-snapshot hooks last), and the restore up to its first /next."""
     spans: list[tuple[float, float]] = []
     opened: tuple[str, float] | None = None
+    # A failed restore's traceback may follow its restore_error: up to the runtime's exit.
     ends = {schema.SNAPSHOT: schema.INIT_START, schema.RUNTIME_READY: schema.RESTORE,
-            schema.RESTORE_ERROR: schema.RESTORE, schema.RUNTIME_EXIT: schema.RESTORE}
+            schema.RUNTIME_EXIT: schema.RESTORE}
     for e in sorted(events, key=lambda e: e["t_ms"]):
         if e["kind"] in (schema.INIT_START, schema.RESTORE):
             opened = (e["kind"], e["t_ms"])

@@ -95,6 +95,8 @@ def test_a_raising_before_snapshot_hook_is_an_init_error(trial, tmp_path):
     assert not _kinds(result, schema.SNAPSHOT)
     assert [e["code"] for e in _kinds(result, schema.RUNTIME_EXIT)][0] == 64  # awslambdaric's exit
     assert result.verdict.failures[0].error_class == "snapstart"
+    (end,) = _kinds(result, schema.INVOKE_END)
+    assert (end["status"], end["error_type"]) == ("init_error", "Runtime.BeforeSnapshotError")
 
 
 def test_a_raising_after_restore_hook_fails_the_restore(trial, tmp_path):
@@ -139,3 +141,18 @@ def test_a_restore_over_the_limit_is_a_snapstart_timeout(trial, tmp_path):
     assert (end["status"], end["error_type"]) == ("restore_error", "SnapStartTimeoutException")
     assert end["duration_ms"] < 3000  # the limit, not the hook's 5 s
     assert any(e["reason"] == "restore_timeout" for e in _kinds(result, schema.RESET))
+
+
+def test_a_schedule_entry_at_the_snapshot_fires_while_frozen(trial):
+    # The service moves while the environment sits in its snapshot; the hooked
+    # sample's new session resolves the new address after the restore.
+    result = trial("function.handler=snapstart_hooks", "lab.dns.ttl=1",
+                   "schedule=[{at: snapshot + 100ms, do: dns, with: {move_to: '.11', old: rst}}]")
+    (fault,) = [e for e in _kinds(result, schema.FAULT) if e["fault"] == "dns"]
+    (snap,) = _kinds(result, schema.SNAPSHOT)
+    (restore,) = _kinds(result, schema.RESTORE)
+    assert fault["verified"] and fault["trigger"] == "snapshot + 100ms"
+    assert snap["t_ms"] + 100 <= fault["t_ms"] < restore["t_ms"]
+    assert result.verdict.failed_invocations == 0, result.verdict.failures
+    assert all(e["server"].endswith(".11:8080") for e in _kinds(result, schema.SERVICE_REQUEST)
+               if e["t_ms"] > restore["t_ms"])

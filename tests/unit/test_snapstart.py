@@ -53,7 +53,7 @@ def test_a_snapstart_function_without_the_block_gets_the_defaults_and_dumps_them
     (["function.snapstart=true", "backend=docker"], "does not offer SnapStart for container images"),
     (["function.snapstart=true", "function.runtime=command", "function.command=[/bin/true]"],
      "not OS-only (custom) runtimes"),
-    (["function.snapstart=true", "snapstart.mode=criu"], "snapstart.mode: 'criu' is not allowed"),
+    (["function.snapstart=true", "snapstart.mode=xen"], "snapstart.mode: 'xen' is not allowed"),
     (["function.snapstart=true", "snapstart.restore_after=6m"], "snapstart.restore_after: at most 300s"),
     (["function.snapstart=true", "snapstart.restore_timeout=0s"], "snapstart.restore_timeout: must be longer"),
     (["function.snapstart=true", "snapstart.drop=true"], "snapstart.drop: unknown field"),
