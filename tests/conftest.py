@@ -1,4 +1,4 @@
-"""Markers: `root`, `docker`, `dotnet` and `nodejs` tests skip with a reason on a machine that
+"""Markers: `root`, `docker`, `dotnet`, `nodejs` and `criu` tests skip with a reason on a machine that
 lacks what they need, except under ENIRACE_REQUIRE_ALL=1 (set by CI), where a
 missing prerequisite is a failure: CI must run them, not skip them.
 
@@ -37,6 +37,10 @@ def _missing(marker: str) -> str | None:
             return f"no C# compiler; {dotnet.compiler_fix_hint()}"
     if marker == "nodejs":
         return _nodejs_missing()
+    if marker == "criu":
+        from harness.function import checkpoint
+
+        return checkpoint.unusable()
     return None
 
 
@@ -48,7 +52,7 @@ def _nodejs_missing() -> str | None:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    for marker in ("root", "docker", "dotnet", "nodejs"):
+    for marker in ("root", "docker", "dotnet", "nodejs", "criu"):
         if item.get_closest_marker(marker) is None:
             continue
         reason = _missing(marker)

@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.backends.base import Check, Notify, Remover, RuntimeAPILike
+from harness.emulator import restore_criu as _restore_criu  # noqa: F401  (registers snapstart.mode criu)
 from harness.emulator import restore_net
 from harness.emulator.api import RuntimeAPI
+from harness.errors import UserError
 from harness.function import cgroup as cgroups
+from harness.function import checkpoint, netprobe
 from harness.function import contain as contain
 from harness.function import extensions as fn_extensions
-from harness.function import netprobe
 from harness.function.contain import Containment
 from harness.function.handle import RuntimeProcess
 from harness.function.spec import LaunchSpec, OutputSink, split_complete
@@ -48,8 +50,9 @@ class ProcessLauncher:
     def __init__(self, sandbox: str, output: OutputSink, logfile: Path | None = None,
                  etc_prefix: list[str] | None = None, contain: Containment | None = None,
                  run: Run | None = None, state_dir: Path | None = None,
-                 netwatch: netprobe.Watcher | None = None) -> None:
+                 netwatch: netprobe.Watcher | None = None, wrap: list[str] | None = None) -> None:
         self.sandbox = sandbox
+        self.wrap = wrap or []  # runs as root between the containment and the runtime (criu's pid 1)
         self.output = output
         self.logfile = logfile
         # Run inside `ip netns exec`'s private mount namespace before the runtime:
@@ -97,7 +100,7 @@ class ProcessLauncher:
         inner: list[str] = []
         if self.contain is not None:
             state = self.state_dir or Path(spec.cwd)
-            inner = self.contain.prefix(spec.argv, spec.env, Path(spec.cwd), state)
+            inner = self.contain.prefix(spec.argv, spec.env, Path(spec.cwd), state, wrap=self.wrap)
         cg = self._cgroup(generation)
         try:
             popen = subprocess.Popen(
@@ -144,6 +147,10 @@ class ProcessLauncher:
             stream.close()
 
 
+def _criu(scenario: Scenario) -> bool:
+    return bool(scenario.function.snapstart and scenario.snapstart and scenario.snapstart.mode == "criu")
+
+
 class _LineSink:
     """Adapts a per-line OutputSink to the pump's chunks."""
 
@@ -165,8 +172,15 @@ class ProcessBackend:
     name = "process"
 
     def preflight(self, scenario: Scenario) -> None:
-        """Beyond what every trial checks (launch spec, pool): function.extensions."""
+        """Beyond what every trial checks (launch spec, pool): function.extensions,
+        and that snapstart.mode criu can run here."""
         fn_extensions.paths(scenario.function)
+        if _criu(scenario):
+            if scenario.function.extensions:
+                raise UserError("snapstart.mode: criu dumps the runtime only, not function.extensions; "
+                                "drop the extensions or use mode: freezer")
+            if reason := checkpoint.unusable():
+                raise UserError(f"snapstart.mode: criu cannot run here: {reason}; or use mode: freezer")
 
     def make_lab(self, scenario: Scenario, run: Run, subnet: Subnet, notify: Notify) -> Lab:
         return Lab(run, subnet, notify=notify, config=scenario.lab)
@@ -179,7 +193,8 @@ class ProcessBackend:
         netwatch = netprobe.Watcher(history)
         launcher = ProcessLauncher(lab.sandbox, output, etc_prefix=lab.etc.mount_prefix(),
                                    contain=contain.Containment(fn.user, fn.memory_mb), run=lab.run,
-                                   state_dir=lab.etc.root, netwatch=netwatch)
+                                   state_dir=lab.etc.root, netwatch=netwatch,
+                                   wrap=checkpoint.pid_holder([]) if _criu(scenario) else None)
         lab.on_down(launcher.check_removed)
         layout = launcher.cgroup_layout
         history.record(schema.CONTAINMENT, user=fn.user, memory_mb=fn.memory_mb, tmp_mb=contain.TMP_SIZE_MB,

@@ -26,6 +26,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,10 +157,12 @@ def _q(path: Path | str) -> str:
     return shlex.quote(text)
 
 
-def script(p: Plan, state_dir: Path, uid: int | None, gid: int | None) -> str:
+def script(p: Plan, state_dir: Path, uid: int | None, gid: int | None, wrap: Sequence[str] = ()) -> str:
     """The shell that makes the mounts, then execs "$@" as the runtime user.
     `state_dir` is the sandbox's own directory on the host (for the overlay
-    layers and the mount points things are carried through)."""
+    layers and the mount points things are carried through). `wrap` runs as
+    root between the mounts and the switch to the user (the pid namespace of
+    snapstart.mode criu: harness/function/checkpoint.py)."""
     lines = ['umask 022', 'fail() { echo "enirace: $1" >&2; exit 125; }']
     for i, (root, below) in enumerate(p.reach.items()):
         top = state_dir / "reach" / str(i)
@@ -186,11 +189,12 @@ def script(p: Plan, state_dir: Path, uid: int | None, gid: int | None) -> str:
     # Re-enter the working directory: the one inherited from the harness is the
     # host's, below the read-only bind and the tmpfs.
     lines.append(f"cd {_q(p.task_root)} || fail 'cannot enter the task root'")
+    head = " ".join(["exec", *(shlex.quote(a) for a in wrap)])
     if uid is None:
-        lines.append('exec "$@"')
+        lines.append(f'{head} "$@"')
     else:
         setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
-        lines.append(f"exec {setpriv} --reuid={uid} --regid={gid} --clear-groups --no-new-privs -- \"$@\"")
+        lines.append(f"{head} {setpriv} --reuid={uid} --regid={gid} --clear-groups --no-new-privs -- \"$@\"")
     return "\n".join(lines)
 
 
@@ -204,14 +208,16 @@ class Containment:
     def ids(self) -> tuple[int, int] | None:
         return None if self.user == "root" else ensure_user(self.user)
 
-    def prefix(self, argv: list[str], env: dict[str, str], cwd: Path, state_dir: Path) -> list[str]:
-        """argv prefix, run inside `ip netns exec`, that contains the runtime."""
+    def prefix(self, argv: list[str], env: dict[str, str], cwd: Path, state_dir: Path,
+               wrap: Sequence[str] = (), as_root: bool = False) -> list[str]:
+        """argv prefix, run inside `ip netns exec`, that contains the runtime (`wrap`:
+        see script; as_root: the mounts only, "$@" stays root, as CRIU's restore)."""
         if self.user != "root" and shutil.which("setpriv") is None:
             raise UserError("function.user: running as an unprivileged user needs setpriv "
                             "(apt-get install util-linux), or set function.user: root")
-        ids = self.ids()
+        ids = None if as_root else self.ids()
         text = script(plan(needed_paths(argv, env, cwd), cwd), state_dir,
-                      *(ids if ids else (None, None)))
+                      *(ids if ids else (None, None)), wrap=wrap)
         return ["/bin/sh", "-c", text, "enirace-contain"]
 
 

@@ -6,7 +6,9 @@ modelled here (docs/snapstart.md):
 
   mode            freezer: the runtime's process tree stays where it is, frozen by
                   the cgroup freezer from the snapshot to the restore (the default).
-                  The one place another mode names itself is MODES below.
+                  criu: the runtime is really checkpointed at the snapshot and
+                  restored from the image into the changed sandbox (CRIU 4.2+,
+                  containers/criu/install.sh; docs/snapstart.md "CRIU mode").
   restore_after   how long the environment stays frozen between the snapshot and
                   the restore: a real wall-clock wait (capped at MAX_RESTORE_AFTER_MS),
                   during which the lab's service and NAT age their idle state as
@@ -29,9 +31,10 @@ from pydantic import BaseModel, ConfigDict, field_serializer, field_validator
 
 from harness.scenario.triggers import DurationMs, format_ms
 
-# Restore strategies. S3 (CRIU) adds "criu" here and in harness/emulator/restore.py STRATEGIES.
-MODES = ("freezer",)
-Mode = Literal["freezer"]
+# Restore strategies: freezer (harness/emulator/restore.py) and criu (restore_criu.py;
+# whether CRIU works on this machine is the process backend's preflight).
+MODES = ("freezer", "criu")
+Mode = Literal["freezer", "criu"]
 # Lambda's limit on the runtime's restore plus its after-restore hooks.
 RESTORE_TIMEOUT_MS = 10_000.0
 # The wall-clock wait is real: longer than this is a typo or a trial nobody waits for.

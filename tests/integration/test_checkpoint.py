@@ -1,0 +1,233 @@
+"""CRIU checkpoint/restore of a runtime (harness/function/checkpoint.py), for real:
+a Python process contained as enirace contains a runtime (sbx_user1051, private
+/tmp, read-only task root, a cgroup) in a sandbox namespace, holding a TCP
+connection to a peer, dumped once and restored twice into fresh sandboxes that do
+not have its old address. The two copies draw the same "random" numbers: the
+uniqueness hazard of SnapStart. Nothing is left behind, after the test nor after
+a kill -9 of the process that made the copies and a cleanup."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness import cleanup, ownership
+from harness.function import cgroup as cgroups
+from harness.function import checkpoint as ck
+from harness.function import contain, criu_restore
+from harness.lab import netns
+from harness.ownership import Run
+from tests.integration.conftest import REPO
+
+pytestmark = [pytest.mark.root, pytest.mark.criu]
+
+# The lab pool's /24s are leased per lab; these namespaces are joined to nothing
+# but each other, so any /24 of the pool is private to them.
+NET = "198.19.253"
+PEER = f"{NET}.1"
+OLD = f"{NET}.10"
+PORT = 8080
+
+RUNTIME = textwrap.dedent("""\
+    import os, random, signal, socket, sys, uuid
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    random.seed()  # at init, as every module-level client seeds itself
+    pooled = socket.create_connection((sys.argv[1], int(sys.argv[2])))  # a pooled connection
+    pooled.sendall(b"hello")
+    assert pooled.recv(5) == b"hello"
+    print("ready", flush=True)
+    signal.sigwait([signal.SIGUSR1])  # the snapshot is taken here; each copy wakes here
+    print(json.dumps({"random": random.random(), "uuid4": str(uuid.uuid4()), "uid": os.getuid(),
+                      "local": pooled.getsockname()[0]}), flush=True)
+    signal.sigwait([signal.SIGUSR1])
+""").replace("import os,", "import json, os,")
+
+
+def _readline(f, timeout_s: float = 10.0) -> str:
+    ready, _, _ = select.select([f], [], [], timeout_s)
+    assert ready, "no output in time"
+    return f.readline().decode().strip()
+
+
+def _ip(ns: str, *args: str) -> None:
+    subprocess.run(["ip", "-n", ns, *args], check=True, capture_output=True)
+
+
+class Echo:
+    """The peer of the pooled connection, listening in its own namespace."""
+
+    def __init__(self, ns: str) -> None:
+        self.sock = netns.socket_in(ns, socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((PEER, PORT))
+        self.sock.listen()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.sendall(conn.recv(5))
+
+
+@pytest.fixture
+def lab(run: Run) -> Iterator[dict[str, str]]:
+    """peer <-> sandbox (address OLD), and two fresh sandboxes with a new address."""
+    lab = run.next_lab_index()
+    names = {role: run.netns_name(lab, role) for role in ("peer", "sbx", "new1", "new2")}
+    for name in names.values():
+        netns.create_owned(run, name)
+        _ip(name, "link", "set", "lo", "up")
+    try:
+        link = run.link_name(lab, "v")
+        _ip(names["peer"], "link", "add", link, "type", "veth", "peer", "name", "eni", "netns", names["sbx"])
+        _ip(names["peer"], "addr", "add", f"{PEER}/24", "dev", link)
+        _ip(names["peer"], "link", "set", link, "up")
+        _ip(names["sbx"], "addr", "add", f"{OLD}/24", "dev", "eni")
+        _ip(names["sbx"], "link", "set", "eni", "up")
+        for i, role in enumerate(("new1", "new2"), start=21):
+            # The copy's new ENI: a new address in the same subnet (its far end goes nowhere).
+            _ip(names[role], "link", "add", "eni", "type", "veth", "peer", "name", "far")
+            _ip(names[role], "addr", "add", f"{NET}.{i}/24", "dev", "eni")
+            _ip(names[role], "link", "set", "eni", "up")
+        yield names
+    finally:
+        for name in names.values():
+            netns.remove_owned(run, name)
+        state = ownership.STATE_DIR / "sandboxes" / names["sbx"]
+        shutil.rmtree(state, ignore_errors=True)
+        run.forget("dir", state)
+
+
+def _start(run: Run, tmp_path: Path, sandbox: str) -> tuple[subprocess.Popen[bytes], cgroups.Cgroup, list[str]]:
+    task = tmp_path / "task"
+    task.mkdir()
+    (task / "runtime.py").write_text(RUNTIME)
+    argv = [sys.executable, str(task / "runtime.py"), PEER, str(PORT)]
+    layout = cgroups.detect()
+    assert layout is not None
+    group = cgroups.create(layout, run, f"{run.run_id}-ck", None)
+    c = contain.Containment()
+    state = _owned_dir(run, ownership.STATE_DIR / "sandboxes" / sandbox)  # as the lab's, outside /tmp
+    inner = c.prefix(argv, {}, task, state, wrap=ck.pid_holder([]))
+    proc = subprocess.Popen([*group.join_prefix(), *netns.exec_prefix(sandbox), *inner, *argv],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, cwd=task)
+    restore_prefix = ["ip", "netns", "exec", "{ns}", *c.prefix(argv, {}, task, state, as_root=True)]
+    return proc, group, restore_prefix
+
+
+def _owned_dir(run: Run, path: Path) -> Path:
+    run.record("dir", path)
+    path.mkdir(parents=True)
+    run.prove("dir", path, **ownership.write_marker(path, run.run_id))
+    return path
+
+
+def _with_ns(prefix: list[str], ns: str) -> list[str]:
+    return [ns if a == "{ns}" else a for a in prefix]
+
+
+def test_two_copies_of_one_snapshot_draw_the_same_random_numbers(run: Run, lab: dict[str, str],
+                                                                  tmp_path: Path) -> None:
+    if reason := ck.unusable():
+        pytest.fail(f"CRIU is not usable here: {reason}")
+    Echo(lab["peer"])
+    proc, group, restore_prefix = _start(run, tmp_path, lab["sbx"])
+    copies: list[criu_restore.Restored] = []
+    try:
+        assert _readline(proc.stdout) == "ready"
+        pid = ck.find_runtime(proc.pid)
+        assert pid is not None
+        snap = ck.dump(run, pid)
+        assert snap.local_addresses == [OLD]
+        assert proc.wait(timeout=10) == -signal.SIGKILL or proc.returncode == 128 + signal.SIGKILL
+        try:
+            for role in ("new1", "new2"):
+                prefix = [*group.join_prefix(), *_with_ns(restore_prefix, lab[role])]
+                copies.append(criu_restore.restore(snap, lab[role], prefix,
+                                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        finally:
+            image = snap.path
+            snap.remove()
+        assert not image.exists() and str(image) not in {o.ident for o in run.owned()}
+        seen = []
+        for copy, role in zip(copies, ("new1", "new2"), strict=True):
+            assert os.stat(f"/proc/{copy.pid}/ns/net").st_ino == netns.inode(lab[role])
+            assert copy.pid in group.pids()  # so a cleanup's cgroup kill reaches it
+            os.kill(copy.pid, signal.SIGUSR1)
+            seen.append(json.loads(_readline(copy.popen.stdout)))
+        assert seen[0]["random"] == seen[1]["random"], seen  # the hazard: one seed, two environments
+        assert seen[0]["uuid4"] != seen[1]["uuid4"], seen  # uuid4 reads os.urandom, which the kernel serves
+        assert {s["uid"] for s in seen} == {contain.ensure_user(contain.DEFAULT_USER)[0]}
+        assert {s["local"] for s in seen} == {OLD}  # the pooled socket kept the address the copy lacks
+    finally:
+        for copy in copies:
+            copy.popen.kill()
+            copy.popen.wait(timeout=10)
+        proc.kill()
+        proc.wait(timeout=10)
+        assert group.remove(run) == []
+    assert not any(c.popen.poll() is None for c in copies)
+
+
+MAKER = textwrap.dedent("""\
+    import json, subprocess, sys
+    sys.path.insert(0, {repo!r})
+    from harness.function import cgroup as cgroups
+    from harness.function import checkpoint as ck
+    from harness.function import criu_restore
+    from harness.ownership import Run
+    prefix, holder_pid = json.loads(sys.argv[1]), int(sys.argv[2])
+    run = Run.register("pytest-checkpoint-crash")
+    group = cgroups.create(cgroups.detect(), run, f"{{run.run_id}}-ck", None)  # the copy's, owned by this run
+    prefix = group.join_prefix() + prefix
+    pid = ck.find_runtime(holder_pid)
+    snap = ck.dump(run, pid)
+    copy = criu_restore.restore(snap, sys.argv[3], prefix, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    print(json.dumps({{"image": str(snap.path), "copy": copy.pid, "run": run.run_id}}), flush=True)
+    sys.stdin.read()
+""")
+
+
+def test_cleanup_after_kill_9_removes_the_image_and_kills_the_copy(run: Run, lab: dict[str, str],
+                                                                   tmp_path: Path) -> None:
+    """A run killed with a snapshot on disk and a copy running leaves both in its
+    manifest (the image dir, the cgroup the copy runs in); cleanup removes both."""
+    if reason := ck.unusable():
+        pytest.fail(f"CRIU is not usable here: {reason}")
+    Echo(lab["peer"])
+    proc, group, restore_prefix = _start(run, tmp_path, lab["sbx"])
+    try:
+        assert _readline(proc.stdout) == "ready"
+        maker = subprocess.Popen([sys.executable, "-c", MAKER.format(repo=str(REPO)),
+                                  json.dumps(_with_ns(restore_prefix, lab["new1"])), str(proc.pid), lab["new1"]],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=REPO)
+        made = json.loads(_readline(maker.stdout, 30))
+        maker.kill()  # kill -9: no finally, no teardown
+        maker.wait(timeout=10)
+        assert Path(made["image"]).is_dir() and os.path.exists(f"/proc/{made['copy']}")
+        report = cleanup.cleanup()
+        assert not Path(made["image"]).exists(), report
+        deadline = time.monotonic() + 5
+        while os.path.exists(f"/proc/{made['copy']}") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not os.path.exists(f"/proc/{made['copy']}"), "the restored copy survived the cleanup"
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        group.remove(run)
