@@ -23,7 +23,7 @@ from harness.report.aggregate import Aggregate, PanelLayout  # noqa: E402
 from harness.report.heatmap import axis_title, short_name  # noqa: E402
 
 STATUS_COLOUR = {"ok": "#2e7d32", "error": "#c62828", "timeout": "#ef6c00", "init_error": "#6a1b9a",
-                 "crash": "#ad1457"}
+                 "crash": "#ad1457", "restore_error": "#6a1b9a"}
 VERDICT_COLOUR = {"healthy": "#2e7d32", "recovered": "#b26a00", "stuck": "#c62828",
                   "fault_not_armed": "#8e24aa", "harness_error": "#424242"}
 IMPAIRED = "#ffcdd2"
@@ -117,7 +117,7 @@ def _draw_trial(ax: Any, y: float, events: list[dict[str, Any]]) -> float:
             t0 = gens.pop(e["generation"])
             ax.add_patch(Rectangle((t0, y + 0.2), max(e["t_ms"] - t0, end / 400), 0.2,
                                    facecolor="#1565c0" if kind == schema.RUNTIME_READY else INIT_FAILED, zorder=2))
-        elif kind == schema.FAULT:
+        elif kind in (schema.FAULT, schema.RESTORE):  # a SnapStart restore changes the network too
             ax.plot([e["t_ms"]] * 2, [y - 0.48, y + 0.48], color="black", linestyle="--", linewidth=1.4, zorder=3)
     return end
 

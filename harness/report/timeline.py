@@ -246,6 +246,9 @@ def render(console: Console, title: str, events: list[dict[str, Any]], verdict: 
                 table.add_row(f"{t:9.1f} ms", *row)
             continue
         row = describe(event, starts)
+        if event["kind"] == schema.RUNTIME_READY and any(lo <= t <= hi for lo, hi in hooks):
+            row = ("runtime_ready", Text(f"runtime #{event['generation']} polled /next: restore done",
+                                         style="cyan"))
         if event["kind"] == schema.LOG and any(lo <= t <= hi for lo, hi in hooks):
             row = ("output", Text(_short(event.get("line", ""), 160)))  # a SnapStart hook's, or its init's
         if row is None:

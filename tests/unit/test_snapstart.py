@@ -185,3 +185,56 @@ def test_a_dumped_scenario_with_lab_durations_loads_again():
     s = sc.load(SNAPSTART, ["lab.service.keepalive_timeout=500ms"])
     again = sc.validate(__import__("yaml").safe_load(sc.dump(s)), "dumped")
     assert again.lab == s.lab and again.snapstart == s.snapstart
+
+
+# -- the report ------------------------------------------------------------------------
+
+def _restored_history() -> list[dict]:
+    def log(t, line):
+        return {"t_ms": t, "kind": schema.LOG, "source": "function", "line": line}
+
+    frozen = {"generation": 1, "verified": True, "method": "cgroup_v1", "took_ms": 0.3}
+    changes = {"new_address": True, "drop_flows": True, "address": "198.18.7.101",
+               "from_address": "198.18.7.100", "verified": True, "service_dropped": 1, "nat_forgot": 2}
+    return [
+        {"t_ms": 1.0, "kind": schema.TRIAL_START, "trial": "t", "run": "r", "subnet": "198.18.7.0/24", "pid": 1,
+         "seed": 0, "schema": schema.SCHEMA_VERSION},
+        {"t_ms": 30.0, "kind": schema.INIT_START, "generation": 1, "phase": "init", "pid": 2, "command": "python"},
+        log(150.0, "import done"),
+        log(200.0, "before snapshot: pooled connections closed"),
+        {"t_ms": 205.0, "kind": schema.FREEZE, "state": "FROZEN", **frozen},
+        {"t_ms": 205.1, "kind": schema.SNAPSHOT, "generation": 1, "verified": True, "method": "freezer"},
+        {"t_ms": 206.0, "kind": schema.INVOKE_START, "n": 1, "request_id": "r1"},
+        {"t_ms": 1210.0, "kind": schema.THAW, "state": "THAWED", "frozen_ms": 1005.0, "reason": "restore", **frozen},
+        {"t_ms": 1211.0, "kind": schema.RESTORE, "generation": 1, "method": "freezer", "verified": True,
+         "address": "198.18.7.101", "from_address": "198.18.7.100", "changes": changes, "waited_ms": 1005.9,
+         "aspects": {}, "blip_ms": [205.1, 1211.0]},
+        log(1212.0, "after restore: new session"),
+        {"t_ms": 1213.0, "kind": schema.RUNTIME_READY, "generation": 1},
+        {"t_ms": 1220.0, "kind": schema.INVOKE_END, "n": 1, "request_id": "r1", "status": "ok", "error_type": "",
+         "error_message": "", "reinit": False, "init_starts": [], "body": "{}", "duration_ms": 1014.0},
+        log(1300.0, "a line of the handler, later"),
+    ]
+
+
+def test_the_timeline_shows_snapshot_restore_and_the_hooks_output():
+    import io
+
+    from rich.console import Console
+
+    from harness.checker.verdict import judge
+    from harness.report import timeline
+
+    events = _restored_history()
+    verdict = judge(events)
+    assert verdict.verdict == "recovered" and not verdict.failed_invocations  # absorbed: it ran under the restore
+    out = io.StringIO()
+    timeline.render(Console(file=out, width=200), "t", events, verdict)
+    text = out.getvalue()
+    assert "snapshot       runtime #1 called restore/next: snapshot taken (freezer)" in text
+    assert ("restore        runtime #1 restored after 1.0 s onto 198.18.7.101 (was 198.18.7.100), "
+            "flows dropped: service 1, NAT 2") in text
+    assert "output         before snapshot: pooled connections closed" in text
+    assert "output         after restore: new session" in text
+    assert "runtime #1 polled /next: restore done" in text
+    assert "a line of the handler, later" not in text  # outside the hooks' spans: --verbose only
