@@ -203,11 +203,13 @@ def _snapstart(event: dict[str, Any]) -> tuple[str, Text]:
 
 def snapstart_spans(events: list[dict[str, Any]]) -> list[tuple[float, float]]:
     """Where a SnapStart runtime's hooks run: its init up to the snapshot (the
-    before-snapshot hooks last), and the restore up to its first /next."""
+    before-snapshot hooks last), and the restore up to the end of the invocation it
+    was for (the after-restore hooks' lines are read a little after the runtime's
+    /next, and the first invocation after a restore is the one that meets it)."""
     spans: list[tuple[float, float]] = []
     opened: tuple[str, float] | None = None
     # A failed restore's traceback may follow its restore_error: up to the runtime's exit.
-    ends = {schema.SNAPSHOT: schema.INIT_START, schema.RUNTIME_READY: schema.RESTORE,
+    ends = {schema.SNAPSHOT: schema.INIT_START, schema.INVOKE_END: schema.RESTORE,
             schema.RUNTIME_EXIT: schema.RESTORE}
     for e in sorted(events, key=lambda e: e["t_ms"]):
         if e["kind"] in (schema.INIT_START, schema.RESTORE):

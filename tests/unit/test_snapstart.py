@@ -209,8 +209,8 @@ def _restored_history() -> list[dict]:
         {"t_ms": 1211.0, "kind": schema.RESTORE, "generation": 1, "method": "freezer", "verified": True,
          "address": "198.18.7.101", "from_address": "198.18.7.100", "changes": changes, "waited_ms": 1005.9,
          "aspects": {}, "blip_ms": [205.1, 1211.0]},
-        log(1212.0, "after restore: new session"),
-        {"t_ms": 1213.0, "kind": schema.RUNTIME_READY, "generation": 1},
+        {"t_ms": 1212.0, "kind": schema.RUNTIME_READY, "generation": 1},
+        log(1213.0, "after restore: new session"),  # read after the /next it came before
         {"t_ms": 1220.0, "kind": schema.INVOKE_END, "n": 1, "request_id": "r1", "status": "ok", "error_type": "",
          "error_message": "", "reinit": False, "init_starts": [], "body": "{}", "duration_ms": 1014.0},
         log(1300.0, "a line of the handler, later"),
