@@ -139,3 +139,47 @@ def test_kill_9_of_a_fleet_is_cleaned_up(tmp_path: Path):
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def test_waiting_for_the_network_in_init_loses_nothing_and_costs_the_cold_start(run: Run, tmp_path: Path):
+    result = run_mitigation(_scenario(), "wait_for_network", run, tmp_path)
+    acct = result.account
+    assert acct.met_race == 2 and acct.lost == 0 and acct.failed_invocations == 0
+    _check_against_the_service(result)
+    events = [json.loads(line) for line in (result.folder / "history.jsonl").read_text().splitlines()]
+    starts = {e["environment"]: e for e in events if e["kind"] == "environment_start"}
+    # A late cold start's init lasted until its ENI came (1 s or more after init_start).
+    for env in ("env-1", "env-2"):
+        assert starts[env]["eni_late"] and starts[env]["init"] == "ready"
+        assert starts[env]["took_ms"] >= starts[env]["delay_ms"]
+    assert all(e["took_ms"] < 1000 for e in starts.values() if not e["eni_late"])
+
+
+def test_an_environment_joining_the_vpc_never_changes_the_gateway_mac(run: Run):
+    """A bridge takes its lowest port's MAC unless it has one of its own: a cold
+    start whose ENI had a lower MAC moved the service's MAC under the running
+    environments, and their requests hung (the fleet's first runs lost messages to
+    3 s timeouts that way)."""
+    from harness.fleet.envlab import EnvLab, FleetLab
+    from harness.lab import addressing
+
+    lease = addressing.acquire(sc.LabConfig().pool, run)
+    fleet = FleetLab(run, lease.subnet)
+    envs = []
+    try:
+        fleet.up()
+        with netns.rtnl(fleet.vpc) as v:
+            before = v.get_links(fleet._bridge_index)[0].get("IFLA_ADDRESS")
+        env = EnvLab(fleet)
+        envs.append(env)
+        env.up()
+        eni = env.attach_eni()
+        with netns.rtnl(fleet.vpc) as v:  # the lowest MAC a port can have
+            v.link("set", index=eni.peer_index, address="02:00:00:00:00:01")
+            after = v.get_links(fleet._bridge_index)[0].get("IFLA_ADDRESS")
+        assert after == before
+    finally:
+        for env in envs:
+            env.down()
+        fleet.down()
+        lease.release()
