@@ -17,8 +17,10 @@ from rich.table import Table  # noqa: E402
 
 from harness.report.html import CSS, e, img, png  # noqa: E402
 
-COLUMNS = ("mitigation", "source", "sent", "once", "duplicated", "DLQ", "lost", "error rate", "p50 ms", "p99 ms",
-           "cold starts", "met race", "errors by class")
+COLUMNS = ("mitigation", "source", "sent", "once", "dup", "DLQ", "lost", "errors", "p50 ms", "p99 ms", "cold",
+           "race", "error classes")
+LABELS = {"dup": "duplicated", "errors": "error rate", "cold": "cold starts", "race": "met the race",
+          "error classes": "errors by class"}
 COUNT_COLOURS = {"lost": "#c62828", "duplicated": "#ef6c00", "in_dlq": "#6a1b9a"}
 
 
@@ -36,14 +38,17 @@ def row(acct: dict[str, Any]) -> list[str]:
 
 
 def table(accounts: list[dict[str, Any]]) -> Table:
+    """One column per mitigation (fits a narrow terminal), one row per measure."""
     t = Table(title=None)
-    for name in COLUMNS:
-        t.add_column(name, overflow="fold", no_wrap=name in ("mitigation", "source"))
+    t.add_column("", no_wrap=True, style="bold")
     for acct in accounts:
-        cells = row(acct)
-        if acct["lost"]:
-            cells[6] = f"[bold red]{cells[6]}[/]"
-        t.add_row(*cells)
+        t.add_column(acct["mitigation"], overflow="fold")
+    rows = [row(a) for a in accounts]
+    for i, name in enumerate(COLUMNS[1:], start=1):
+        cells = [r[i] for r in rows]
+        if name == "lost":
+            cells = [f"[bold red]{c}[/]" if a["lost"] else c for c, a in zip(cells, accounts, strict=True)]
+        t.add_row(LABELS.get(name, name), *cells)
     return t
 
 
@@ -72,7 +77,7 @@ def counts_plot(accounts: list[dict[str, Any]]) -> Figure:
 
 
 def write_html(out: Path, scenario_name: str, accounts: list[dict[str, Any]], notes: list[str]) -> Path:
-    head = "".join(f"<th>{e(c)}</th>" for c in COLUMNS)
+    head = "".join(f"<th>{e(LABELS.get(c, c))}</th>" for c in COLUMNS)
     body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row(a)) + "</tr>" for a in accounts)
     lost = "".join(f"<li>{e(a['mitigation'])}: {e(', '.join(a['lost_ids']))}</li>" for a in accounts if a["lost_ids"])
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>enirace fleet report</title>"
