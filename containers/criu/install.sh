@@ -9,10 +9,10 @@
 # unstable with apt-get, into a private apt state, and unpacks them under DEST; the
 # criu there runs with its own dynamic loader, so the system's libc is untouched.
 #
-# Usage: containers/criu/install.sh [DEST]   (default /var/cache/enirace/criu)
+# Usage: containers/criu/install.sh [DEST]   (default $ENIRACE_CRIU_HOME or /var/cache/enirace/criu)
 # Skipped when the system's criu is recent enough (>= 4.2) or DEST already has one.
 set -euo pipefail
-dest="${1:-/var/cache/enirace/criu}"
+dest="${1:-${ENIRACE_CRIU_HOME:-/var/cache/enirace/criu}}"
 
 have_version() {  # criu --version prints "Version: X.Y[.Z]"
   local v

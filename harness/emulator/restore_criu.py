@@ -44,11 +44,9 @@ class CriuStrategy:
                                     "checkpoint.pid_holder)"}
         cgroup = getattr(proc, "cgroup", None)
         self._pid1, self._join = pid1, cgroup.join_prefix() if cgroup is not None else []
-        checkpoint.hold(pid1)
         try:
-            self._snap = checkpoint.dump(run, runtime)
+            self._snap = checkpoint.dump(run, runtime, keep_holder=True)
         except checkpoint.CheckpointError as exc:
-            checkpoint.hold(pid1, False)
             return False, {"error": str(exc)}
         return True, {"dump_ms": round(self._snap.dump_s * 1000, 3), "image_bytes": self._snap.size_bytes}
 

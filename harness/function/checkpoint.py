@@ -165,7 +165,10 @@ sys.exit(code if code >= 0 else 128 - code)
 
 def hold(pid1: int, held: bool = True) -> None:
     """Hold (or release) the runtime's pid 1 across a dump and restore in place."""
-    os.kill(pid1, signal.SIGUSR1 if held else signal.SIGUSR2)
+    try:
+        os.kill(pid1, signal.SIGUSR1 if held else signal.SIGUSR2)
+    except ProcessLookupError:
+        pass
 
 
 def _children(pid: int) -> list[int]:
@@ -289,31 +292,47 @@ def _as_user(uid: int, gid: int) -> list[str]:
             "--inh-caps", CAPS, "--ambient-caps", CAPS, "--"]
 
 
-def dump(run: Run, runtime_pid: int, criu: list[str] | None = None) -> Snapshot:
+def dump(run: Run, runtime_pid: int, criu: list[str] | None = None, keep_holder: bool = False) -> Snapshot:
     """Dump the runtime (pid 2 of its pid namespace, see pid_holder) and its children;
-    CRIU kills them once the images are written (their sockets close silently)."""
+    CRIU kills them once the images are written (their sockets close silently).
+    Pid 1 is held meanwhile (CRIU runs in its namespace, which dies with it); with
+    keep_holder it stays held for restore_in_place, else it ends as the runtime did."""
     criu = criu or locate()
     if criu is None:
         raise CheckpointError(unusable() or "no CRIU")
     st = os.stat(f"/proc/{runtime_pid}")
+    pid1 = _parent(runtime_pid)
     path = make_image_dir(run, st.st_uid, st.st_gid)
     snap = Snapshot(run, path, criu, st.st_uid, st.st_gid, tcp_local_addresses(runtime_pid),
                     {fd: ino for fd in (1, 2) if (ino := _pipe_inode(runtime_pid, fd)) is not None})
     argv = ["nsenter", "-t", str(runtime_pid), "-m", "-n", "-p", "--", *_as_user(st.st_uid, st.st_gid), *criu,
             "dump", *(["--unprivileged"] if st.st_uid else []), "-t", str(RUNTIME_NSPID), "-D", str(path),
             "--tcp-established", "--network-lock", "skip", "-o", "dump.log", "-v2"]
+    hold(pid1)
     t0 = time.monotonic()
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT_S)
     except BaseException:
+        hold(pid1, False)
         snap.remove()
         raise
     snap.dump_s = time.monotonic() - t0
+    if proc.returncode != 0 or not keep_holder:
+        hold(pid1, False)
     if proc.returncode != 0:
         reason = first_error(_log(path / "dump.log") + proc.stderr)
         snap.remove()
         raise CheckpointError(f"criu dump: {reason}")
     return snap
+
+
+def _parent(pid: int) -> int:
+    """The runtime's pid 1 (its parent), checked to be pid 1 of the runtime's namespace."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    ppid = int(stat.rsplit(")", 1)[1].split()[1])
+    if _nspid(ppid)[-1:] != [1]:
+        raise CheckpointError("the runtime is not pid 2 under a pid 1 of its own (see pid_holder)")
+    return ppid
 
 
 def _log(path: Path) -> str:

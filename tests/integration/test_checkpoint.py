@@ -231,3 +231,67 @@ def test_cleanup_after_kill_9_removes_the_image_and_kills_the_copy(run: Run, lab
         proc.kill()
         proc.wait(timeout=10)
         group.remove(run)
+
+
+SNAPSTART = REPO / "scenarios" / "snapstart-restore.yaml"
+
+
+def _snap_trial(run: Run, tmp_path: Path, *overrides: str):
+    from harness.scenario import model as sc
+    from harness.trial import run_one_trial
+
+    out = tmp_path / "trials"
+    out.mkdir(exist_ok=True)
+    return run_one_trial(sc.load(SNAPSTART, ["snapstart.mode=criu", *overrides]), run, out, capture=True)
+
+
+def _criu_restored(run: Run, result) -> tuple[dict, dict]:
+    from harness.history import schema
+
+    (snap,) = [e for e in result.events if e["kind"] == schema.SNAPSHOT]
+    (restore,) = [e for e in result.events if e["kind"] == schema.RESTORE]
+    assert snap["method"] == restore["method"] == "criu"
+    assert snap["verified"] and restore["verified"], (snap, restore)
+    assert snap["detail"]["image_bytes"] > 0 and restore["address"] != restore["from_address"]
+    ready = next(e for e in result.events if e["kind"] == schema.RUNTIME_READY)
+    assert ready["t_ms"] > restore["t_ms"]  # the restored copy, not the dumped runtime, polled /next
+    left = list(ck.IMAGES.glob(f"*-{run.run_id}-*")) + [o for o in run.owned() if str(ck.IMAGES) in o.ident]
+    assert not left, f"image directories left: {left}"
+    return snap, restore
+
+
+def test_criu_mode_restores_the_pool_sample_which_fails_once_on_its_stale_connection(run: Run,
+                                                                                      tmp_path: Path) -> None:
+    """The dumped and restored runtime answers restore/next's 200 on the connection it
+    was dumped with; its pooled connection still carries the old address."""
+    result = _snap_trial(run, tmp_path, "function.handler=snapstart_pool")
+    _, restore = _criu_restored(run, result)
+    v = result.verdict
+    assert v.verdict == "recovered", v.reason
+    assert v.failed_invocations == 1 and v.error_classes[0] in ("timeout", "reset"), v.failures
+    assert any(restore["from_address"] in line for line in v.evidence), v.evidence
+
+
+def test_criu_mode_hooks_sample_fails_nothing_and_its_hooks_print_through_the_copy(run: Run,
+                                                                                    tmp_path: Path) -> None:
+    from harness.history import schema
+
+    result = _snap_trial(run, tmp_path, "function.handler=snapstart_hooks")
+    _criu_restored(run, result)
+    v = result.verdict
+    assert v.failed_invocations == 0, v.failures
+    lines = [e["line"] for e in result.events if e["kind"] == schema.LOG]
+    assert lines.index("after restore: new session") > lines.index("before snapshot: pooled connections closed")
+
+
+def test_criu_mode_where_criu_cannot_run_is_one_line_exit_2(tmp_path: Path) -> None:
+    env = dict(os.environ, ENIRACE_CRIU_HOME=str(tmp_path / "no-criu-here"),
+               PATH="/usr/local/bin:/usr/bin:/bin")  # Debian 12's criu, if any, is too old for this kernel
+    proc = subprocess.run([sys.executable, "-m", "harness.cli.main", "run", str(SNAPSTART),
+                           "--set", "snapstart.mode=criu", "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "snapstart.mode: criu cannot run here" in lines[0], proc.stderr
+    assert "install.sh" in lines[0] and "Traceback" not in proc.stderr
