@@ -35,6 +35,7 @@ class Account:
     met_race: int
     hurt: int  # environments that met the race and failed an invocation
     peak_environments: int
+    redelivered: int = 0  # sqs: receives beyond each message's first (the queue's retries)
     lost_ids: list[str] = field(default_factory=list)
     duplicated_ids: dict[str, int] = field(default_factory=dict)
 
@@ -98,7 +99,13 @@ def account(mitigation: str, source: str, events: list[Mapping[str, Any]], dlq_i
         latency_ms={"p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
                     "p99": percentile(latencies, 99)},
         cold_starts=len(starts), met_race=len(late), hurt=len(hurt),
-        peak_environments=_peak(events), lost_ids=lost[:50], duplicated_ids=dict(list(dups.items())[:50]))
+        peak_environments=_peak(events), redelivered=_redelivered(events), lost_ids=lost[:50],
+        duplicated_ids=dict(list(dups.items())[:50]))
+
+
+def _redelivered(events: list[Mapping[str, Any]]) -> int:
+    """sqs: receives beyond each message's first, as the queue's drain counted them."""
+    return sum(int(e.get("redelivered") or 0) for e in events if e["kind"] == "queue_drain")
 
 
 def _peak(events: list[Mapping[str, Any]]) -> int:

@@ -82,7 +82,7 @@ def run_mitigation(scenario: Scenario, mitigation: str, run: Run, out: Path,
             done = (lambda n: progress(n, len(ids))) if progress else None
             sources.send_invokes(invoke, ids, cfg.source.rate, cfg.source.burst, history, done)
         else:
-            dlq = _through_queue(scenario, invoke, ids, history, run, progress)
+            dlq = _through_queue(scenario, invoke, ids, history, run, folder, progress)
     except BaseException as exc:
         history.record(schema.HARNESS_ERROR, error=f"{type(exc).__name__}: {exc}")
         raise
@@ -103,10 +103,11 @@ def run_mitigation(scenario: Scenario, mitigation: str, run: Run, out: Path,
     return result
 
 
-def _through_queue(scenario: Scenario, invoke: Any, ids: list[str], history: History, run: Run,
+def _through_queue(scenario: Scenario, invoke: Any, ids: list[str], history: History, run: Run, folder: Path,
                    progress: Progress | None) -> list[str]:
-    """The sqs source (harness/fleet/sqs.py): the producer sends to the queue, the
-    event source mapping polls it and invokes the fleet; the DLQ's ids."""
+    """The sqs source: the producer sends to the queue, the event source mapping
+    polls it and invokes the fleet; the DLQ's ids. Imported here: boto3 and moto
+    cost a second to import, which the invoke source never needs."""
     from harness.fleet import sqs_source
 
-    return sqs_source.run(scenario, invoke, ids, history, run, progress, threading.Event())
+    return sqs_source.run(scenario, invoke, ids, history, run, folder, progress, threading.Event())

@@ -17,9 +17,10 @@ from rich.table import Table  # noqa: E402
 
 from harness.report.html import CSS, e, img, png  # noqa: E402
 
-COLUMNS = ("mitigation", "source", "sent", "once", "dup", "DLQ", "lost", "errors", "p50 ms", "p99 ms", "cold",
-           "race", "error classes")
-LABELS = {"dup": "duplicated", "errors": "error rate", "cold": "cold starts", "race": "met the race",
+COLUMNS = ("mitigation", "source", "sent", "once", "dup", "DLQ", "lost", "redelivered", "errors", "p50 ms",
+           "p99 ms", "cold", "race", "error classes")
+LABELS = {"redelivered": "redelivered (sqs)",
+          "dup": "duplicated", "errors": "error rate", "cold": "cold starts", "race": "met the race",
           "error classes": "errors by class"}
 COUNT_COLOURS = {"lost": "#c62828", "duplicated": "#ef6c00", "in_dlq": "#6a1b9a"}
 
@@ -32,9 +33,10 @@ def row(acct: dict[str, Any]) -> list[str]:
     dup = f"{acct['duplicated']} (+{acct['extra_deliveries']})" if acct["duplicated"] else "0"
     errors = ", ".join(f"{k} {v}" for k, v in acct["errors_by_class"].items()) or "-"
     race = f"{acct['met_race']} ({acct['hurt']} hurt)" if acct["met_race"] else "0"
+    latency = acct["latency_ms"]
     return [acct["mitigation"], acct["source"], str(acct["sent"]), str(acct["delivered_once"]), dup,
-            str(acct["in_dlq"]), str(acct["lost"]), f"{acct['error_rate']:.1%}", _ms(acct["latency_ms"]["p50"]),
-            _ms(acct["latency_ms"]["p99"]), str(acct["cold_starts"]), race, errors]
+            str(acct["in_dlq"]), str(acct["lost"]), str(acct.get("redelivered", 0)), f"{acct['error_rate']:.1%}",
+            _ms(latency["p50"]), _ms(latency["p99"]), str(acct["cold_starts"]), race, errors]
 
 
 def table(accounts: list[dict[str, Any]]) -> Table:
