@@ -221,16 +221,32 @@ def _hex_ip(text: str) -> str:
 
 
 def tcp_local_addresses(pid: int) -> list[str]:
-    """The non-loopback IPv4 addresses the process's TCP sockets are bound to."""
+    """The non-loopback IPv4 addresses the process's TCP sockets are bound to, also
+    through IPv6 sockets bound to IPv4-mapped addresses (.NET's dual-stack sockets)."""
     inodes = _socket_inodes(pid)
     out: list[str] = []
-    for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
-        cols = line.split()
-        if len(cols) > 9 and int(cols[9]) in inodes:
-            addr = _hex_ip(cols[1].split(":")[0])
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            if len(cols) <= 9 or int(cols[9]) not in inodes:
+                continue
+            raw = cols[1].split(":")[0]
+            if table == "tcp6":
+                if not raw.startswith(V4_MAPPED):
+                    continue
+                raw = raw[len(V4_MAPPED):]
+            addr = _hex_ip(raw)
             if not addr.startswith("127.") and addr != "0.0.0.0" and addr not in out:
                 out.append(addr)
     return out
+
+
+# ::ffff:0:0/96 as /proc/net/tcp6 prints it (four 32-bit words, each in host order).
+V4_MAPPED = "0000000000000000FFFF0000"
 
 
 def _pipe_inode(pid: int, fd: int) -> int | None:

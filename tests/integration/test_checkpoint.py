@@ -295,3 +295,13 @@ def test_criu_mode_where_criu_cannot_run_is_one_line_exit_2(tmp_path: Path) -> N
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     assert "snapstart.mode: criu cannot run here" in lines[0], proc.stderr
     assert "install.sh" in lines[0] and "Traceback" not in proc.stderr
+
+
+@pytest.mark.dotnet
+def test_criu_mode_restores_a_dotnet_runtime_whose_pool_fails_once(run: Run, tmp_path: Path) -> None:
+    """CoreCLR dumped and restored: its dual-stack sockets (::ffff: addresses) get the
+    old address lent back too; the hook-less pool meets its stale connection once."""
+    result = _snap_trial(run, tmp_path, "function.runtime=dotnet", "function.handler=snapstart_pool")
+    _criu_restored(run, result)
+    v = result.verdict
+    assert v.verdict == "recovered" and v.failed_invocations == 1, (v.reason, v.failures)
