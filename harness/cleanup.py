@@ -164,12 +164,52 @@ def remove_cgroup(ident: str, run_id: str, proof: dict[str, Any], dry_run: bool)
     return REMOVED, ""
 
 
+def _kill_and_wait(pids: list[int], timeout_s: float = 5.0) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout_s
+    # A dead run's child is reparented and reaped by init; until then it is a zombie.
+    while any(ownership.process_alive(pid) for pid in pids):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"processes {pids} still alive after SIGKILL")
+        time.sleep(0.01)
+
+
+def remove_process(ident: str, run_id: str, proof: dict[str, Any], dry_run: bool) -> tuple[str, str]:
+    """A process the run started (e.g. the fleet's moto server): killed only if it
+    still carries the run's secret label in its environment. With a pid, the pid
+    and its start time must match too; without one (the run died between starting
+    it and recording its pid), every process carrying the label is the run's."""
+    label = proof.get("label")
+    if not label or not str(label).startswith(f"{run_id}:"):
+        return KEPT, "no label of the run's recorded"
+    if "pid" in proof:
+        pid = int(proof["pid"])
+        start = ownership.process_start(pid)
+        if start is None or start != proof.get("start") or not ownership.process_alive(pid):
+            return GONE, ""  # exited (maybe a zombie); a process reusing the pid is someone else's
+        if ownership.process_label_of(pid) != label:
+            return _mismatch("its owner label", "another", "the run's")
+        pids = [pid]
+    else:
+        pids = ownership.processes_labelled(str(label))
+        if not pids:
+            return GONE, ""
+    if not dry_run:
+        _kill_and_wait(pids)
+    return REMOVED, ""
+
+
 REMOVERS: dict[str, Remover] = {
     "netns": remove_netns,
     "etc": remove_dir,  # /etc/netns/<name>: a directory with a marker like any other
     "dir": remove_dir,
     "cgroup": remove_cgroup,
     "lease": remove_lease,
+    "process": remove_process,
     **backends.removers(),  # e.g. docker's containers, networks and host links
 }
 

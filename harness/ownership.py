@@ -47,7 +47,7 @@ def manifest_path(run_id: str) -> Path:
 class Owned:
     """One object a run recorded: what it is, how to find it, how to recognise it."""
 
-    kind: str  # netns | etc | dir | link | cgroup | container | network | lease | port
+    kind: str  # netns | etc | dir | link | cgroup | container | network | lease | process
     ident: str  # a name or a path, as the kind's remover takes it
     proof: dict[str, Any]
 
@@ -96,6 +96,58 @@ def marker_matches(directory: Path, run_id: str, proof: dict[str, Any]) -> bool:
     except (FileNotFoundError, NotADirectoryError, PermissionError):
         return False
     return text == [run_id, str(proof.get("marker"))]
+
+
+# A process the run starts carries OWNER_ENV=<run id>:<secret token> in its
+# environment; the token is proven in the manifest before the process starts, so
+# cleanup can find it even if the run died before recording its pid.
+OWNER_ENV = "ENIRACE_OWNER"
+
+
+def process_label(run_id: str) -> str:
+    return f"{run_id}:{secrets.token_hex(8)}"
+
+
+def process_start(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (/proc/<pid>/stat field
+    22): with the pid, it names one process, whatever reuses the pid later."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # The command name (field 2) is in parentheses and may hold spaces or ')'.
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def process_alive(pid: int) -> bool:
+    """Running (a zombie is dead: it waits only for its parent to reap it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def process_label_of(pid: int) -> str | None:
+    """The OWNER_ENV value the process was started with, if any."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    prefix = f"{OWNER_ENV}=".encode()
+    for item in environ.split(b"\0"):
+        if item.startswith(prefix):
+            return item[len(prefix):].decode(errors="replace")
+    return None
+
+
+def processes_labelled(label: str) -> list[int]:
+    """Every live process started with OWNER_ENV=label."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and process_label_of(int(entry.name)) == label:
+            found.append(int(entry.name))
+    return found
 
 
 def lock_file(path: Path | str, create: bool = True) -> int | None:

@@ -141,6 +141,9 @@ ENVIRONMENT_START = _kind("environment_start", "environment n eni_late init took
 ENVIRONMENT_RETIRE = _kind("environment_retire", "environment idle_ms invocations", "",
                            "an environment idle for fleet.idle_retire was retired (runtime killed, sandbox removed)")
 MESSAGE_SENT = _kind("message_sent", "id", "", "the producer sent message id (to the fleet or to the queue)")
+QUEUE_DRAIN = _kind("queue_drain", "drained waited_s left dlq", "batches failed_batches deleted redelivered errors",
+                    "the sqs source's queue drained (or drain_timeout passed): what was left in it, how many "
+                    "messages the DLQ holds, and what the event source mapping did")
 FLEET_INVOKE = _kind("fleet_invoke", "environment cold ok error_type duration_ms", "ids error_class",
                      "one invocation of the fleet returned: which environment, cold or warm, and how it ended")
 

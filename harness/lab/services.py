@@ -9,6 +9,7 @@ import socketserver
 import struct
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from ipaddress import IPv4Address
@@ -23,6 +24,8 @@ from harness.scenario.lab_config import DNS_TTL_S
 
 SERVICE_NAME = "svc.internal"
 SERVICE_PORT = 8080
+# A handler's side effect in a fleet: GET /record/<message id>, counted per id.
+RECORD_PREFIX = "/record/"
 # The name dns faults verify with: answered like any lab name, never recorded.
 PROBE_NAME = "probe.enirace.internal"
 RESOLVER_MODES = ("answer", "servfail", "nxdomain", "drop", "slow")
@@ -156,6 +159,8 @@ class Service:
         self.keepalive_s = keepalive_s
         self.close = close
         self.requests = 0
+        # message id -> how many /record/<id> requests it answered (the fleet's account)
+        self.received: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._servers = {str(address): self._listener(address)}
 
@@ -186,9 +191,11 @@ class Service:
         """Close every keep-alive connection at once: how many there were."""
         return sum(server.drop_connections() for server in list(self._servers.values()))
 
-    def count(self) -> int:
+    def count(self, path: str = "") -> int:
         with self._lock:
             self.requests += 1
+            if path.startswith(RECORD_PREFIX) and len(path) > len(RECORD_PREFIX):
+                self.received[path[len(RECORD_PREFIX):].split("?", 1)[0]] += 1
             return self.requests
 
 
@@ -229,7 +236,7 @@ class _ServiceHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         service: Service = self.server.service  # type: ignore[attr-defined]
-        n = service.count()
+        n = service.count(self.path)
         body = json.dumps({"service": SERVICE_NAME, "request": n, "path": self.path,
                            "client": self.client_address[0]}).encode()
         self.send_response(200)

@@ -1,0 +1,88 @@
+"""The queue side's pure parts: Lambda's rules for a batch's failures, the event's
+record shape, the ledger's classes, the service's /record/<id> count."""
+
+from __future__ import annotations
+
+import json
+
+from harness.fleet import ledger
+from harness.fleet.esm import failed_ids, lambda_record
+from harness.fleet.invocation import Invocation
+from harness.lab.services import Service
+
+BATCH = ["a", "b", "c"]
+
+
+def _inv(body: object, ok: bool = True) -> Invocation:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return Invocation(ok=ok, body=raw, error_type=None if ok else "Function.Error", environment="env-1",
+                      cold=False, duration_ms=1.0)
+
+
+def test_an_error_fails_the_whole_batch_whatever_it_says():
+    assert failed_ids(_inv({"batchItemFailures": []}, ok=False), BATCH, True) == set(BATCH)
+    assert failed_ids(_inv(b"", ok=False), BATCH, False) == set(BATCH)
+
+
+def test_without_report_batch_item_failures_the_response_is_not_read():
+    assert failed_ids(_inv({"batchItemFailures": [{"itemIdentifier": "a"}]}), BATCH, False) == set()
+
+
+def test_listed_items_fail_alone():
+    body = {"batchItemFailures": [{"itemIdentifier": "b"}, {"itemIdentifier": "c"}]}
+    assert failed_ids(_inv(body), BATCH, True) == {"b", "c"}
+
+
+def test_empty_or_null_answers_are_complete_success():
+    for body in ({"batchItemFailures": []}, {"batchItemFailures": None}, {}, None, b"", b"null"):
+        assert failed_ids(_inv(body), BATCH, True) == set(), body
+
+
+def test_invalid_answers_fail_the_whole_batch():
+    for body in (b"not json", {"batchItemFailures": [{"itemIdentifier": ""}]},
+                 {"batchItemFailures": [{"itemIdentifier": None}]}, {"batchItemFailures": [{"itemId": "a"}]},
+                 {"batchItemFailures": [{"itemIdentifier": "zzz"}]}, {"batchItemFailures": "a"}, ["a"]):
+        assert failed_ids(_inv(body), BATCH, True) == set(BATCH), body
+
+
+def test_record_has_lambdas_keys():
+    message = {"MessageId": "m-1", "ReceiptHandle": "rh", "Body": '{"id": "m00001"}', "MD5OfBody": "x",
+               "Attributes": {"ApproximateReceiveCount": "2", "SentTimestamp": "1", "SenderId": "S",
+                              "ApproximateFirstReceiveTimestamp": "2"},
+               "MessageAttributes": {"k": {"StringValue": "v", "DataType": "String"}}}
+    record = lambda_record(message, "arn:aws:sqs:us-east-1:123456789012:q")
+    assert list(record) == ["messageId", "receiptHandle", "body", "attributes", "messageAttributes", "md5OfBody",
+                            "eventSource", "eventSourceARN", "awsRegion"]
+    assert record["attributes"] == {"ApproximateReceiveCount": "2", "SentTimestamp": "1", "SenderId": "S",
+                                    "ApproximateFirstReceiveTimestamp": "2"}
+    assert record["messageAttributes"] == {"k": {"stringValue": "v", "stringListValues": [],
+                                                 "binaryListValues": [], "dataType": "String"}}
+    assert record["eventSource"] == "aws:sqs" and record["awsRegion"] == "us-east-1"
+
+
+def test_ledger_classes_every_message():
+    got = ledger.account(["a", "b", "c", "d", "e"], {"a": 1, "b": 3, "c": 0, "x": 1}, dlq_ids=["c", "e", "zz"])
+    assert (got.sent, got.delivered_once, got.duplicated, got.extra_deliveries) == (5, 1, 1, 2)
+    assert (got.in_dlq, got.delivered_and_dlq, got.lost, got.unknown) == (2, 0, 1, 1)
+    assert got.lost_ids == ["d"] and got.duplicates == {"b": 3}
+
+
+def test_ledger_counts_a_delivered_message_that_also_ended_in_the_dlq_as_delivered():
+    got = ledger.account(["a"], {"a": 2}, dlq_ids=["a"])
+    assert (got.duplicated, got.in_dlq, got.delivered_and_dlq, got.lost) == (1, 0, 1, 0)
+
+
+def test_dlq_ids_come_from_the_bodies():
+    msgs = [{"body": json.dumps({"id": "m1", "sent_ms": 1})}, {"body": "garbage"}]
+    assert ledger.dlq_message_ids(msgs) == ["m1"]
+    assert ledger.receives_by_id({"s1": 2, "s2": 1, "s9": 4}, {"s1": "m1", "s2": "m2"}) == {"m1": 2, "m2": 1}
+
+
+def test_service_counts_record_requests_per_id():
+    service = Service.__new__(Service)  # the counter alone: no listener, no namespace
+    service.requests = 0
+    service.received = __import__("collections").Counter()
+    service._lock = __import__("threading").Lock()
+    for path in ("/record/m1", "/record/m1", "/record/m2?x=1", "/record/", "/other"):
+        service.count(path)
+    assert service.received == {"m1": 2, "m2": 1} and service.requests == 5
