@@ -177,14 +177,15 @@ def handler_verdict(events: list[Event]) -> Verdict:
                                 init_errors=sum(1 for e in events if e["kind"] == schema.INIT_ERROR),
                                 fault_cleared_ms=cleared, exposed=exposed, failures=failed)
     point = recovery_point(events, cleared)
+    fault = _the_fault(events)
     n_after = healthy_after(events)
     relapse = _relapse(events, ends, cleared, n_after) if n_after and point is not None else None
     if relapse is not None:
         return Verdict("stuck", relapse, **base)
     if point is None:
         last = ends[-1]
-        where = ("the fault is still active at the end" if win.still_impaired(windows)
-                 else f"{last['t_ms'] - cleared:.0f} ms after the fault cleared" if cleared is not None
+        where = (f"{fault} is still active at the end" if win.still_impaired(windows)
+                 else f"{last['t_ms'] - cleared:.0f} ms after {fault} cleared" if cleared is not None
                  else "with no fault active")
         reason = (f"invocation {last['n']} still fails {where}: "
                   f"{failed[-1].error_class}: {_short(failed[-1].text)}")
@@ -199,10 +200,18 @@ def handler_verdict(events: list[Event]) -> Verdict:
         reason = (f"{failed_n} of {len(ends)} invocations failed{inits}; "
                   f"recovered {how} from invocation {point.invocation}")
     else:
-        reason = f"ran under the fault and all {len(ends)} invocations succeeded"
+        reason = f"ran under {fault} and all {len(ends)} invocations succeeded"
     if ttr is not None:
-        reason += f", {ttr:.0f} ms after the fault cleared"
+        reason += f", {ttr:.0f} ms after {fault} cleared"
     return Verdict("recovered", reason, reinit_needed=point.reinit, time_to_recovery_ms=ttr, **base)
+
+
+def _the_fault(events: list[Event]) -> str:
+    """What changed the network, for the reason: a SnapStart restore with no fault
+    fired is "the restore"."""
+    fired = any(e["kind"] == schema.FAULT and e.get("verified") for e in events)
+    restored = any(e["kind"] == schema.RESTORE and e.get("verified") for e in events)
+    return "the restore" if restored and not fired else "the fault"
 
 
 def _short(text: str, limit: int = 160) -> str:
