@@ -152,13 +152,22 @@ def nodejs_checks() -> list[Check]:
     ]
 
 
+def check_moto() -> Check:
+    from harness.fleet import moto_server
+
+    why = moto_server.missing()
+    found = why or f"moto {_dist_version('moto')}, boto3 {_dist_version('boto3')}"
+    return Check("moto server (enirace fleet's sqs source)", why is None, found, moto_server.INSTALL_FIX,
+                 required=False)
+
+
 def run_checks() -> list[Check]:
     checks = [check_privileges(), check_iproute2()]
     for module, package in (("pyroute2", "pyroute2"), ("dnslib", "dnslib"),
                             ("awslambdaric", "awslambdaric"), ("requests", "requests")):
         checks.append(check_module(module, package))
     checks += [check_pool(), check_lab(), check_freezer(), *fault_tool_checks(), *dotnet_checks(),
-               *nodejs_checks()]
+               *nodejs_checks(), check_moto()]
     for backend in backends.all_backends():  # what only that backend needs
         checks += backend.doctor_checks()
     return checks

@@ -4,6 +4,11 @@ record shape, the ledger's classes, the service's /record/<id> count."""
 from __future__ import annotations
 
 import json
+import sys
+import threading
+from collections import Counter
+
+import pytest
 
 from harness.fleet import ledger
 from harness.fleet.esm import failed_ids, lambda_record
@@ -81,8 +86,27 @@ def test_dlq_ids_come_from_the_bodies():
 def test_service_counts_record_requests_per_id():
     service = Service.__new__(Service)  # the counter alone: no listener, no namespace
     service.requests = 0
-    service.received = __import__("collections").Counter()
-    service._lock = __import__("threading").Lock()
+    service.received = Counter()
+    service._lock = threading.Lock()
     for path in ("/record/m1", "/record/m1", "/record/m2?x=1", "/record/", "/other"):
         service.count(path)
     assert service.received == {"m1": 2, "m2": 1} and service.requests == 5
+
+
+def test_a_missing_moto_is_one_line_with_the_fix(monkeypatch, tmp_path):
+    from harness import ownership
+    from harness.cli.doctor import check_moto
+    from harness.errors import UserError
+    from harness.fleet.moto_server import MotoServer
+    from harness.ownership import Run
+
+    monkeypatch.setattr(ownership, "STATE_DIR", tmp_path)
+    assert check_moto().ok
+    monkeypatch.setitem(sys.modules, "flask", None)  # import flask now fails, as where it is not installed
+    row = check_moto()
+    assert not row.ok and "flask is not installed" in row.found and "moto[server]" in row.fix
+    with Run.register("pytest") as run:
+        with pytest.raises(UserError) as err:
+            MotoServer(run, tmp_path).start()
+        assert not run.owned()  # refused before anything was recorded
+    assert "\n" not in str(err.value) and "pip install 'moto[server]'" in str(err.value)
