@@ -216,8 +216,8 @@ class Containment:
             raise UserError("function.user: running as an unprivileged user needs setpriv "
                             "(apt-get install util-linux), or set function.user: root")
         ids = None if as_root else self.ids()
-        text = script(plan(needed_paths(argv, env, cwd), cwd), state_dir,
-                      *(ids if ids else (None, None)), wrap=wrap)
+        uid, gid = ids if ids else (None, None)
+        text = script(plan(needed_paths(argv, env, cwd), cwd), state_dir, uid, gid, wrap=wrap)
         return ["/bin/sh", "-c", text, "enirace-contain"]
 
 
