@@ -33,7 +33,7 @@ class Account:
     latency_ms: dict[str, float | None]
     cold_starts: int
     met_race: int
-    hurt: int  # environments that met the race and failed an invocation
+    hurt: int  # environments that met the race and failed an invocation (or a batch's records)
     peak_environments: int
     redelivered: int = 0  # sqs: receives beyond each message's first (the queue's retries)
     lost_ids: list[str] = field(default_factory=list)
@@ -90,7 +90,8 @@ def account(mitigation: str, source: str, events: list[Mapping[str, Any]], dlq_i
     client_errors = sum(len(e.get("ids") or [1]) for e in failed) if source == "invoke" else 0
     starts = [e for e in events if e["kind"] == schema.ENVIRONMENT_START]
     late = {e["environment"] for e in starts if e["eni_late"]}
-    hurt = {e["environment"] for e in failed if e["environment"] in late}
+    # Hurt: a late environment that failed an invocation, or records of a batch.
+    hurt = {e["environment"] for e in invokes if e["environment"] in late and (not e["ok"] or e.get("item_failures"))}
     return Account(
         mitigation=mitigation, source=source, sent=len(sent), delivered_once=len(once), duplicated=len(dups),
         extra_deliveries=sum(n - 1 for n in dups.values()), in_dlq=len(dlq), lost=len(lost),

@@ -49,13 +49,25 @@ def error_class(inv: Invocation) -> str | None:
     return classify(f"{inv.error_type or ''}: {text}")
 
 
+def item_failures(inv: Invocation) -> int:
+    """How many records an SQS batch handler's answer lists in batchItemFailures."""
+    if not inv.ok or b"batchItemFailures" not in inv.body:
+        return 0
+    try:
+        failures = json.loads(inv.body).get("batchItemFailures")
+    except (ValueError, AttributeError):
+        return 0
+    return len(failures) if isinstance(failures, list) else 0
+
+
 def recorded(invoke: Invoke, history: History) -> Invoke:
     """`invoke`, recording each call's outcome in the fleet's history."""
     def call(event: bytes) -> Invocation:
         inv = invoke(event)
+        failures = item_failures(inv)
         history.record(schema.FLEET_INVOKE, environment=inv.environment, cold=inv.cold, ok=inv.ok,
                        error_type=inv.error_type, duration_ms=inv.duration_ms, ids=ids_in(event),
-                       error_class=error_class(inv))
+                       error_class=error_class(inv), **({"item_failures": failures} if failures else {}))
         return inv
     return call
 

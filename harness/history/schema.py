@@ -144,8 +144,9 @@ MESSAGE_SENT = _kind("message_sent", "id", "", "the producer sent message id (to
 QUEUE_DRAIN = _kind("queue_drain", "drained waited_s left dlq", "batches failed_batches deleted redelivered errors",
                     "the sqs source's queue drained (or drain_timeout passed): what was left in it, how many "
                     "messages the DLQ holds, and what the event source mapping did")
-FLEET_INVOKE = _kind("fleet_invoke", "environment cold ok error_type duration_ms", "ids error_class",
-                     "one invocation of the fleet returned: which environment, cold or warm, and how it ended")
+FLEET_INVOKE = _kind("fleet_invoke", "environment cold ok error_type duration_ms", "ids error_class item_failures",
+                     "one invocation of the fleet returned: which environment, cold or warm, and how it ended "
+                     "(item_failures: the records an SQS batch handler reported failed)")
 
 # -- output and the harness itself ------------------------------------------------------------------
 LOG = _kind("log", "source line", "", "a line of the function's output (the first and last 200 of them)")
