@@ -177,7 +177,7 @@ def handler_verdict(events: list[Event]) -> Verdict:
                                 init_errors=sum(1 for e in events if e["kind"] == schema.INIT_ERROR),
                                 fault_cleared_ms=cleared, exposed=exposed, failures=failed)
     point = recovery_point(events, cleared)
-    fault = _the_fault(events)
+    fault, cleared_when = _the_fault(events)
     n_after = healthy_after(events)
     relapse = _relapse(events, ends, cleared, n_after) if n_after and point is not None else None
     if relapse is not None:
@@ -185,7 +185,7 @@ def handler_verdict(events: list[Event]) -> Verdict:
     if point is None:
         last = ends[-1]
         where = (f"{fault} is still active at the end" if win.still_impaired(windows)
-                 else f"{last['t_ms'] - cleared:.0f} ms after {fault} cleared" if cleared is not None
+                 else f"{last['t_ms'] - cleared:.0f} ms after {cleared_when}" if cleared is not None
                  else "with no fault active")
         reason = (f"invocation {last['n']} still fails {where}: "
                   f"{failed[-1].error_class}: {_short(failed[-1].text)}")
@@ -202,16 +202,16 @@ def handler_verdict(events: list[Event]) -> Verdict:
     else:
         reason = f"ran under {fault} and all {len(ends)} invocations succeeded"
     if ttr is not None:
-        reason += f", {ttr:.0f} ms after {fault} cleared"
+        reason += f", {ttr:.0f} ms after {cleared_when}"
     return Verdict("recovered", reason, reinit_needed=point.reinit, time_to_recovery_ms=ttr, **base)
 
 
-def _the_fault(events: list[Event]) -> str:
-    """What changed the network, for the reason: a SnapStart restore with no fault
-    fired is "the restore"."""
+def _the_fault(events: list[Event]) -> tuple[str, str]:
+    """What changed the network, and when it was over, for the reason: a SnapStart
+    restore with no fault fired is "the restore"."""
     fired = any(e["kind"] == schema.FAULT and e.get("verified") for e in events)
     restored = any(e["kind"] == schema.RESTORE and e.get("verified") for e in events)
-    return "the restore" if restored and not fired else "the fault"
+    return ("the restore", "the restore") if restored and not fired else ("the fault", "the fault cleared")
 
 
 def _short(text: str, limit: int = 160) -> str:

@@ -228,7 +228,7 @@ def test_the_timeline_shows_snapshot_restore_and_the_hooks_output():
     events = _restored_history()
     verdict = judge(events)
     assert verdict.verdict == "recovered" and not verdict.failed_invocations  # absorbed: it ran under the restore
-    assert verdict.reason.startswith("ran under the restore and all 1 invocations succeeded"), verdict.reason
+    assert verdict.reason.startswith("ran under the restore and all 1 invocations succeeded, 9 ms after the restore"), verdict.reason
     out = io.StringIO()
     timeline.render(Console(file=out, width=200), "t", events, verdict)
     text = out.getvalue()
