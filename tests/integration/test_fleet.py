@@ -82,6 +82,32 @@ def test_retries_in_the_handler_lose_nothing_under_the_same_draws(run: Run, tmp_
     _check_against_the_service(result)
 
 
+def test_a_queue_with_redrive_loses_nothing_under_the_same_draws(run: Run, tmp_path: Path):
+    """The sqs source: the late cold starts' records fail, are reported in
+    batchItemFailures, reappear after the visibility timeout and are recorded
+    once; nothing lost, nothing duplicated, nothing in the DLQ."""
+    scenario = _scenario({"visibility_timeout": "1s", "batch_size": 3, "pollers": 4, "max_receive_count": 5})
+    result = run_mitigation(scenario, "queue", run, tmp_path)
+    acct = result.account
+    assert acct.source == "sqs" and not result.problems
+    assert acct.lost == 0 and acct.in_dlq == 0 and acct.duplicated == 0 and acct.delivered_once == 24
+    assert acct.met_race >= 1 and acct.redelivered > 0  # the race hit, and the queue retried
+    _check_against_the_service(result)
+    events = [json.loads(line) for line in (result.folder / "history.jsonl").read_text().splitlines()]
+    assert any(e["kind"] == "queue_drain" and e["drained"] for e in events)
+
+
+def test_a_batch_handler_without_report_batch_item_failures_loses_its_failed_records(run: Run, tmp_path: Path):
+    """The same handler with the mapping not told to read batchItemFailures: its
+    invocation succeeds, so Lambda deletes the whole batch, failed records too."""
+    scenario = _scenario({"visibility_timeout": "1s", "batch_size": 3, "pollers": 4,
+                          "report_batch_item_failures": False})
+    result = run_mitigation(scenario, "queue", run, tmp_path)
+    acct = result.account
+    assert acct.lost > 0 and acct.in_dlq == 0 and acct.failed_invocations == 0
+    _check_against_the_service(result)
+
+
 def test_idle_environments_are_frozen_then_retired(run: Run, tmp_path: Path):
     scenario = _scenario({"rate": 4, "burst": 4}, messages=8, idle_retire="300ms", cold_start={})
     result = run_mitigation(scenario, "none", run, tmp_path)
