@@ -20,6 +20,8 @@ PACKETS = set(schema.PACKET)
 PACKET_NOTABLE = PACKETS - {schema.DNS_ANSWER}
 # Shorter frozen spans (init done, then the first event right away) only in --verbose.
 MIN_FROZEN_MS = 10.0
+# How long after a restored runtime's first /next its after-restore hooks' output may still be read.
+HOOK_LOG_LAG_MS = 20.0
 
 
 def _detail(detail: Any) -> str:
@@ -203,19 +205,19 @@ def _snapstart(event: dict[str, Any]) -> tuple[str, Text]:
 
 def snapstart_spans(events: list[dict[str, Any]]) -> list[tuple[float, float]]:
     """Where a SnapStart runtime's hooks run: its init up to the snapshot (the
-    before-snapshot hooks last), and the restore up to the end of the invocation it
-    was for (the after-restore hooks' lines are read a little after the runtime's
-    /next, and the first invocation after a restore is the one that meets it)."""
+    before-snapshot hooks last), and the restore up to the runtime's first /next
+    (plus HOOK_LOG_LAG_MS: the hooks' last lines are read just after it) or its exit."""
     spans: list[tuple[float, float]] = []
     opened: tuple[str, float] | None = None
     # A failed restore's traceback may follow its restore_error: up to the runtime's exit.
-    ends = {schema.SNAPSHOT: schema.INIT_START, schema.INVOKE_END: schema.RESTORE,
+    ends = {schema.SNAPSHOT: schema.INIT_START, schema.RUNTIME_READY: schema.RESTORE,
             schema.RUNTIME_EXIT: schema.RESTORE}
     for e in sorted(events, key=lambda e: e["t_ms"]):
         if e["kind"] in (schema.INIT_START, schema.RESTORE):
             opened = (e["kind"], e["t_ms"])
         elif opened is not None and ends.get(e["kind"]) == opened[0]:
-            spans.append((opened[1], e["t_ms"]))
+            lag = HOOK_LOG_LAG_MS if e["kind"] == schema.RUNTIME_READY else 0.0
+            spans.append((opened[1], e["t_ms"] + lag))
             opened = None
         elif e["kind"] == schema.INIT_ERROR and opened is not None and opened[0] == schema.INIT_START:
             spans.append((opened[1], e["t_ms"]))  # a before-snapshot hook that raised says why
