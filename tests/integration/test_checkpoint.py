@@ -305,3 +305,56 @@ def test_criu_mode_restores_a_dotnet_runtime_whose_pool_fails_once(run: Run, tmp
     _criu_restored(run, result)
     v = result.verdict
     assert v.verdict == "recovered" and v.failed_invocations == 1, (v.reason, v.failures)
+
+
+def test_kill_9_of_enirace_run_between_snapshot_and_restore_then_cleanup_leaves_nothing(tmp_path: Path) -> None:
+    """The image is on disk and the runtime's pid 1 is held, waiting for the restore,
+    when `enirace run` is killed; `enirace cleanup` removes the image, kills what is
+    left in the runtime's cgroup and removes the lab."""
+    before = set(ck.IMAGES.iterdir()) if ck.IMAGES.is_dir() else set()
+    cli = [sys.executable, "-m", "harness.cli.main"]
+    proc = subprocess.Popen([*cli, "run", str(SNAPSTART), "--set", "snapstart.mode=criu",
+                             "--set", "snapstart.restore_after=60s", "--out", str(tmp_path / "out")],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline, image = time.monotonic() + 60, None
+        while image is None and time.monotonic() < deadline and proc.poll() is None:
+            new = [p for p in (set(ck.IMAGES.iterdir()) if ck.IMAGES.is_dir() else set()) - before
+                   if (p / "inventory.img").exists()]
+            image = new[0] if new else None
+            time.sleep(0.02)
+        assert image is not None, f"no snapshot image appeared (enirace run exited {proc.poll()})"
+        run_id = image.name.split("-")[1]
+        time.sleep(0.2)  # the dump has finished writing (CRIU exits right after the inventory)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert [p for p in netns.list_names() if run_id in p], "the trial's namespaces went before the cleanup"
+    held = _in_cgroups_of(run_id)
+    assert held, "the runtime's held pid 1 should be waiting for the restore"
+    out = subprocess.run([*cli, "cleanup"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert not image.exists(), out.stdout
+    assert not [p for p in netns.list_names() if run_id in p], out.stdout
+    deadline = time.monotonic() + 5
+    while (alive := [pid for pid in held if _alive(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not alive, out.stdout
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _in_cgroups_of(run_id: str) -> list[int]:
+    found = []
+    for d in Path("/proc").iterdir():
+        try:
+            if d.name.isdigit() and f"/{run_id}-" in (d / "cgroup").read_text():
+                found.append(int(d.name))
+        except OSError:
+            continue
+    return found
