@@ -16,6 +16,7 @@ process, its output pipes and its cgroup stay, and the copy is one more pid 2.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -34,6 +35,7 @@ class CriuStrategy:
         self._snap: checkpoint.Snapshot | None = None
         self._pid1: int | None = None
         self._join: list[str] = []
+        self._lock = threading.Lock()
 
     def snapshot(self, proc: RuntimeHandle, extensions: Sequence[RuntimeHandle]) -> tuple[bool, dict[str, Any]]:
         run = getattr(proc, "run", None)
@@ -48,13 +50,27 @@ class CriuStrategy:
             self._snap = checkpoint.dump(run, runtime, keep_holder=True)
         except checkpoint.CheckpointError as exc:
             return False, {"error": str(exc)}
+        popen = getattr(proc, "popen", None)
+        if popen is not None:
+            # A trial that stops before the restore (interrupted, no invocation) still
+            # removes the image: when the runtime's process ends, so does the snapshot.
+            threading.Thread(target=self._drop_when_gone, args=(popen, self._snap), daemon=True,
+                             name="criu-snapshot-watch").start()
         return True, {"dump_ms": round(self._snap.dump_s * 1000, 3), "image_bytes": self._snap.size_bytes}
 
+    def _drop_when_gone(self, popen: Any, snap: checkpoint.Snapshot) -> None:
+        popen.wait()
+        with self._lock:
+            if self._snap is snap:
+                self._snap = None
+        snap.remove()  # idempotent: the restore removes it too
+
     def restore(self) -> tuple[bool, dict[str, Any]]:
-        snap, pid1 = self._snap, self._pid1
+        with self._lock:
+            snap, pid1 = self._snap, self._pid1
+            self._snap = None
         if snap is None or pid1 is None:
             return False, {"error": "no snapshot to restore"}
-        self._snap = None
         t0 = time.monotonic()
         try:
             pid, took = criu_restore.restore_in_place(snap, pid1, self._join)

@@ -358,3 +358,23 @@ def _in_cgroups_of(run_id: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def test_an_interrupted_trial_removes_its_snapshot_image(tmp_path: Path) -> None:
+    """Ctrl-C between the snapshot and the restore: the trial stops, the image goes with it."""
+    before = set(ck.IMAGES.iterdir()) if ck.IMAGES.is_dir() else set()
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli.main", "run", str(SNAPSTART),
+                             "--set", "snapstart.mode=criu", "--set", "snapstart.restore_after=60s",
+                             "--out", str(tmp_path / "out")],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, image = time.monotonic() + 60, None
+    while image is None and time.monotonic() < deadline and proc.poll() is None:
+        new = [p for p in (set(ck.IMAGES.iterdir()) if ck.IMAGES.is_dir() else set()) - before
+               if (p / "inventory.img").exists()]
+        image = new[0] if new else None
+        time.sleep(0.02)
+    assert image is not None, f"no snapshot image appeared (enirace run exited {proc.poll()})"
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    assert not image.exists(), "the interrupted trial left its snapshot image"
