@@ -96,13 +96,14 @@ def fleet(scenario_path: Path, compare: str | None, messages: int | None, seed: 
     if scenario.fleet is None:
         raise UserError(f"{scenario_path}: fleet: the scenario has no fleet: block (see scenarios/fleet-queue.yaml)")
     try:
-        mitigations = parse_compare(compare) if compare else [scenario.fleet.mitigation]
+        mitigations: list[str] = parse_compare(compare) if compare else [scenario.fleet.mitigation]
     except ValueError as exc:
         raise UserError(f"--compare: {exc}") from None
     seed = seed if seed is not None else scenario.seed if scenario.seed is not None else secrets.randbelow(2**31)
     scenario = scenario.model_copy(update={"seed": seed})
     out = out or Path("runs") / f"fleet-{scenario.name}"
     fleet_cfg = scenario.fleet
+    assert fleet_cfg is not None
     console.print(f"fleet {scenario.name}: {fleet_cfg.messages} messages, up to {fleet_cfg.max_environments} "
                   f"environments, seed {seed}, mitigations {', '.join(mitigations)}")
     try:

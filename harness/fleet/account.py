@@ -72,7 +72,7 @@ def account(mitigation: str, source: str, events: list[Mapping[str, Any]], dlq_i
             received: Mapping[str, int] | None = None) -> Account:
     """`received`: the service's own count per id (Service.received) when it keeps
     one; it must agree with the requests the history saw."""
-    sent = {}
+    sent: dict[str, float] = {}
     for e in events:
         if e["kind"] == schema.MESSAGE_SENT:
             sent.setdefault(e["id"], e["t_ms"])
