@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness import cleanup, ownership
+from harness.fleet.account import recorded_ids
 from harness.fleet.runner import FleetResult, run_mitigation
 from harness.lab import netns
 from harness.ownership import Run
@@ -41,8 +42,11 @@ def _scenario(source: dict[str, object] | None = None, **fleet: object) -> sc.Sc
 
 
 def _check_against_the_service(result: FleetResult) -> None:
-    """Every count of the account, from the service's own record."""
+    """Every count of the account, from the service's own record (its Counter of
+    /record/<id>), which must also agree request by request with the history."""
     acct, got = result.account, result.received
+    events = [json.loads(line) for line in (result.folder / "history.jsonl").read_text().splitlines()]
+    assert got == {mid: len(ts) for mid, ts in recorded_ids(events).items()}
     sent = {f"m{i:05d}" for i in range(acct.sent)}
     assert set(got) <= sent, "the service recorded a message nobody sent"
     assert acct.delivered_once == sum(1 for m in sent if got.get(m) == 1)
