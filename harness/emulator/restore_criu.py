@@ -38,6 +38,10 @@ class CriuStrategy:
         self._lock = threading.Lock()
 
     def snapshot(self, proc: RuntimeHandle, extensions: Sequence[RuntimeHandle]) -> tuple[bool, dict[str, Any]]:
+        with self._lock:  # an earlier generation's snapshot that was never restored
+            stale, self._snap = self._snap, None
+        if stale is not None:
+            stale.remove()
         run = getattr(proc, "run", None)
         pid1 = checkpoint.find_runtime(proc.pid, nspid=1)
         runtime = checkpoint.find_runtime(proc.pid) if pid1 is not None else None
