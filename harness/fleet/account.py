@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from harness.fleet import ledger
 from harness.history import schema
 
 RECORD_PREFIX = "/record/"
@@ -24,7 +25,7 @@ class Account:
     delivered_once: int
     duplicated: int  # messages delivered more than once
     extra_deliveries: int  # deliveries beyond the first, summed
-    in_dlq: int
+    in_dlq: int  # in the DLQ and never delivered
     lost: int
     invocations: int
     failed_invocations: int
@@ -35,6 +36,7 @@ class Account:
     met_race: int
     hurt: int  # environments that met the race and failed an invocation (or a batch's records)
     peak_environments: int
+    delivered_and_dlq: int = 0  # delivered, and in the DLQ all the same (counted as delivered)
     redelivered: int = 0  # sqs: receives beyond each message's first (the queue's retries)
     lost_ids: list[str] = field(default_factory=list)
     duplicated_ids: dict[str, int] = field(default_factory=dict)
@@ -70,20 +72,16 @@ def recorded_ids(events: Iterable[Mapping[str, Any]]) -> dict[str, list[float]]:
 
 def account(mitigation: str, source: str, events: list[Mapping[str, Any]], dlq_ids: Iterable[str] = (),
             received: Mapping[str, int] | None = None) -> Account:
-    """`received`: the service's own count per id (Service.received) when it keeps
-    one; it must agree with the requests the history saw."""
+    """The counts are the ledger's (harness/fleet/ledger.py) over `received`, the
+    service's own count per id (Service.received), or without it the requests
+    the history saw."""
     sent: dict[str, float] = {}
     for e in events:
         if e["kind"] == schema.MESSAGE_SENT:
             sent.setdefault(e["id"], e["t_ms"])
     got = recorded_ids(events)
-    counts = Counter({mid: len(ts) for mid, ts in got.items()})
-    if received is not None:
-        counts = Counter({mid: n for mid, n in received.items() if n})
-    dlq = set(dlq_ids) & set(sent)
-    once = [m for m in sent if counts[m] == 1]
-    dups = {m: counts[m] for m in sent if counts[m] > 1}
-    lost = [m for m in sent if not counts[m] and m not in dlq]
+    counts = received if received is not None else {mid: len(ts) for mid, ts in got.items()}
+    led = ledger.account(sent, counts, dlq_ids)
     latencies = [got[m][0] - sent[m] for m in sent if got.get(m)]
     invokes = [e for e in events if e["kind"] == schema.FLEET_INVOKE]
     failed = [e for e in invokes if not e["ok"]]
@@ -93,15 +91,16 @@ def account(mitigation: str, source: str, events: list[Mapping[str, Any]], dlq_i
     # Hurt: a late environment that failed an invocation, or records of a batch.
     hurt = {e["environment"] for e in invokes if e["environment"] in late and (not e["ok"] or e.get("item_failures"))}
     return Account(
-        mitigation=mitigation, source=source, sent=len(sent), delivered_once=len(once), duplicated=len(dups),
-        extra_deliveries=sum(n - 1 for n in dups.values()), in_dlq=len(dlq), lost=len(lost),
+        mitigation=mitigation, source=source, sent=led.sent, delivered_once=led.delivered_once,
+        duplicated=led.duplicated, extra_deliveries=led.extra_deliveries, in_dlq=led.in_dlq,
+        delivered_and_dlq=led.delivered_and_dlq, lost=led.lost,
         invocations=len(invokes), failed_invocations=len(failed), client_errors=client_errors,
         errors_by_class=dict(Counter(e.get("error_class") or "other" for e in failed).most_common()),
         latency_ms={"p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
                     "p99": percentile(latencies, 99)},
         cold_starts=len(starts), met_race=len(late), hurt=len(hurt),
-        peak_environments=_peak(events), redelivered=_redelivered(events), lost_ids=lost[:50],
-        duplicated_ids=dict(list(dups.items())[:50]))
+        peak_environments=_peak(events), redelivered=_redelivered(events), lost_ids=led.lost_ids[:50],
+        duplicated_ids=dict(list(led.duplicates.items())[:50]))
 
 
 def _redelivered(events: list[Mapping[str, Any]]) -> int:
