@@ -13,7 +13,15 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness import cleanup as cleanup_mod
-from harness.cli.common import EXIT_MISMATCH, EXIT_OK, console, reporting_interrupts, require_privileges
+from harness.cli.common import (
+    EXIT_ERROR,
+    EXIT_MISMATCH,
+    EXIT_OK,
+    console,
+    fail,
+    reporting_interrupts,
+    require_privileges,
+)
 from harness.errors import UserError
 from harness.fleet.runner import FleetResult, run_mitigation, scenario_for
 from harness.ownership import Run
@@ -110,6 +118,8 @@ def fleet(scenario_path: Path, compare: str | None, messages: int | None, seed: 
         results = _run_all(scenario, mitigations, out)
     except UserError as exc:
         raise UserError(f"{scenario_path}: {exc}") from None
+    except Exception as exc:  # the harness's own failure: one line, never a traceback
+        fail(f"fleet: harness error: {type(exc).__name__}: {exc} (the runs so far are in {out})", EXIT_ERROR)
     accounts = [{**r.account.to_dict(), "seconds": r.seconds} for r in results]
     console.print(fleet_report.table(accounts))
     broken = [b for r in results for b in _bounds_broken(r, fleet_cfg.expect.get(r.mitigation))]
@@ -123,4 +133,8 @@ def fleet(scenario_path: Path, compare: str | None, messages: int | None, seed: 
     console.print(f"report: {report}")
     for line in broken:
         console.print(f"[bold red]expected[/] {line}")
-    sys.exit(EXIT_MISMATCH if broken else EXIT_OK)
+    # A message the harness failed to deliver is no finding about the function.
+    failed = [f"{r.mitigation}: {e}" for r in results for e in r.harness_errors]
+    for line in failed[:5]:
+        console.print(f"[bold red]harness error[/] {line}", soft_wrap=True)
+    sys.exit(EXIT_ERROR if failed else EXIT_MISMATCH if broken else EXIT_OK)

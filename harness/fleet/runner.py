@@ -38,6 +38,7 @@ class FleetResult:
     problems: list[str]
     seconds: float
     received: dict[str, int]  # the service's own record: message id -> times recorded
+    harness_errors: list[str]  # the harness's own failures (an environment that would not start, ...)
 
 
 def scenario_for(scenario: Scenario, mitigation: str) -> Scenario:
@@ -96,10 +97,14 @@ def run_mitigation(scenario: Scenario, mitigation: str, run: Run, out: Path,
         mid: len(ts) for mid, ts in accounting.recorded_ids(history.events).items()}
     acct = accounting.account(mitigation, cfg.source.type, list(history.events), dlq, received)
     summary = fleet.summary()
+    errors = [str(e["error"]) for e in history.events if e["kind"] == schema.HARNESS_ERROR]
+    errors += [f"the queue was not drained within fleet.drain_timeout ({e['left']} messages left, counted lost); "
+               "raise fleet.drain_timeout" for e in history.events if e["kind"] == "queue_drain" and not e["drained"]]
     result = FleetResult(mitigation, acct, folder, summary, problems, round(time.monotonic() - began, 3),
-                         received)
+                         received, errors)
     (folder / "account.json").write_text(json.dumps({**acct.to_dict(), "seconds": result.seconds,
-                                                     "draws": summary["draws"], "problems": problems}, indent=2))
+                                                     "draws": summary["draws"], "problems": problems,
+                                                     "harness_errors": errors}, indent=2))
     return result
 
 

@@ -228,3 +228,15 @@ def test_an_environment_joining_the_vpc_never_changes_the_gateway_mac(run: Run):
             env.down()
         fleet.down()
         lease.release()
+
+
+def test_a_queue_left_undrained_is_a_harness_error_not_a_finding(tmp_path: Path):
+    path = tmp_path / "fleet.yaml"
+    doc = json.loads(json.dumps(SMALL))
+    doc["fleet"].update({"messages": 8, "drain_timeout": "1ms"})
+    path.write_text(json.dumps(doc))
+    done = subprocess.run([sys.executable, "-m", "harness.cli.main", "fleet", str(path), "--compare", "queue",
+                           "--out", str(tmp_path / "out")], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "harness error queue: the queue was not drained within fleet.drain_timeout" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
