@@ -84,7 +84,8 @@ def test_no_scenarios_is_a_usage_error(tmp_path):
 
 def test_lifecycle_scenarios_run_only_their_own_samples():
     cases = [("python", h) for h in functions.python_samples()] + [("dotnet", "static_httpclient"),
-                                                                     ("dotnet", "snapstart_pool")]
+                                                                     ("dotnet", "snapstart_pool"),
+                                                                     ("nodejs", "fleet_naive")]
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(demo, "runtime_cases", lambda: (cases, []))
         spec, _, _ = demo.plan_demo(REPO / "scenarios")
@@ -96,7 +97,7 @@ def test_lifecycle_scenarios_run_only_their_own_samples():
                                           "dotnet static_httpclient"}
     # The lifecycle samples are not about init: the init scenarios leave them out.
     assert not by_plan["late-eni-attach"] & demo.LIFECYCLE_ONLY
-    assert not {c for c in by_plan["late-eni-attach"] | by_plan["eni-swap"] if "snapstart" in c}
+    assert not {c for c in by_plan["late-eni-attach"] | by_plan["eni-swap"] if "snapstart" in c or "fleet_" in c}
     assert "python naive_session" in by_plan["eni-swap"]
 
 

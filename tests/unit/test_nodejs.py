@@ -23,7 +23,8 @@ def test_the_client_release_follows_nodes_major(version, ric):
 
 
 def test_samples_are_the_handler_files():
-    assert nodejs.samples() == ["cached_lookup", "init_throws", "keepalive_agent", "resilient"]
+    assert nodejs.samples() == ["cached_lookup", "fleet_batch", "fleet_naive", "fleet_retry", "fleet_wait",
+                                "init_throws", "keepalive_agent", "resilient"]
 
 
 def test_handler_file_is_found_by_any_node_suffix(tmp_path):
@@ -45,7 +46,8 @@ def test_a_missing_handler_file_is_one_line_naming_the_field(tmp_path):
                                         r"file.export"):
         nodejs.launch(fn, {})
     sample = sc.load(LATE_ENI, ["function.runtime=nodejs", "function.handler=nope"]).function
-    with pytest.raises(UserError, match=r"use one of: cached_lookup, init_throws, keepalive_agent, resilient"):
+    with pytest.raises(UserError, match=r"use one of: cached_lookup, fleet_batch, fleet_naive, fleet_retry, "
+                                        r"fleet_wait, init_throws, keepalive_agent, resilient"):
         nodejs.launch(sample, {})
 
 
