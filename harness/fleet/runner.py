@@ -27,6 +27,8 @@ from harness.scenario.model import Scenario, dump
 from harness.trial import preflight
 
 Progress = Callable[[int, int], None]  # (messages settled, messages in all)
+# The runtimes with a sample per mitigation, of the same names (containers/*/handlers/).
+SAMPLE_RUNTIMES = ("python", "nodejs")
 
 
 @dataclass
@@ -48,9 +50,9 @@ def scenario_for(scenario: Scenario, mitigation: str) -> Scenario:
         raise UserError("fleet: the scenario has no fleet: block (see scenarios/fleet-queue.yaml)")
     if scenario.backend != "process":
         raise UserError("backend: a fleet runs on the process backend only; drop backend: docker")
-    if scenario.function.runtime != "python" and not scenario.function.code:
-        raise UserError("function.runtime: the fleet's mitigation samples are Python; use runtime: python "
-                        "or give function.code with your own handler")
+    if scenario.function.runtime not in SAMPLE_RUNTIMES and not scenario.function.code:
+        raise UserError(f"function.runtime: the fleet's mitigation samples are {' and '.join(SAMPLE_RUNTIMES)}; "
+                        "use one of them, or give function.code with your own handler")
     fn = scenario.function
     if not fn.code:
         fn = fn.model_copy(update={"handler": SAMPLES[mitigation]})

@@ -201,3 +201,17 @@ def test_percentiles_are_nearest_rank():
     values = [float(v) for v in range(1, 101)]
     assert [accounting.percentile(values, q) for q in (50, 95, 99, 100)] == [50.0, 95.0, 99.0, 100.0]
     assert accounting.percentile([], 50) is None
+
+
+def test_each_mitigation_runs_its_sample_in_python_or_nodejs_only():
+    from harness.errors import UserError
+    from harness.fleet.runner import scenario_for
+
+    scenario = _load({"mitigation": "none"})
+    assert scenario_for(scenario, "queue").function.handler == "fleet_batch"
+    assert scenario_for(scenario, "queue").fleet.source.type == "sqs"
+    node = scenario.model_copy(update={"function": scenario.function.model_copy(update={"runtime": "nodejs"})})
+    assert scenario_for(node, "wait_for_network").function.handler == "fleet_wait"
+    dotnet = sc.validate({"function": {"runtime": "dotnet", "handler": "resilient"}, "fleet": {}}, "f.yaml")
+    with pytest.raises(UserError, match="function.runtime: the fleet's mitigation samples are python and nodejs"):
+        scenario_for(dotnet, "none")
