@@ -54,7 +54,7 @@ LIFECYCLE_CASES = {
 # Left out of the init scenarios too: the fleet samples, which only `enirace fleet` runs.
 # And the SnapStart samples, which are about a restore (scenarios/snapstart-restore.yaml).
 LIFECYCLE_ONLY = {"python pooled_retry", "python kept_connection", "dotnet pooled_idle_timeout",
-                  *(f"{runtime} {sample}" for runtime in ("python", "nodejs")
+                  *(f"{runtime} {sample}" for runtime in ("python", "dotnet", "nodejs")
                     for sample in fleet_config.SAMPLES.values()),
                   *(f"{runtime} snapstart_{kind}" for runtime in ("python", "dotnet") for kind in ("pool", "hooks"))}
 CASE_AXIS = "function.runtime+function.handler"

@@ -85,7 +85,8 @@ def test_no_scenarios_is_a_usage_error(tmp_path):
 def test_lifecycle_scenarios_run_only_their_own_samples():
     cases = [("python", h) for h in functions.python_samples()] + [("dotnet", "static_httpclient"),
                                                                      ("dotnet", "snapstart_pool"),
-                                                                     ("nodejs", "fleet_naive")]
+                                                                     ("nodejs", "fleet_naive"),
+                                                                     ("dotnet", "fleet_batch")]
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(demo, "runtime_cases", lambda: (cases, []))
         spec, _, _ = demo.plan_demo(REPO / "scenarios")

@@ -347,5 +347,5 @@ def test_launch_argv() -> None:
 
 def test_sample_handler_names() -> None:
     assert dotnet.handler_names() == [
-        "ctor_throws", "lazy_cached", "pooled_idle_timeout", "resilient", "snapstart_hooks", "snapstart_pool",
-        "static_httpclient", "static_init"]
+        "ctor_throws", "fleet_batch", "fleet_naive", "fleet_retry", "fleet_wait", "lazy_cached",
+        "pooled_idle_timeout", "resilient", "snapstart_hooks", "snapstart_pool", "static_httpclient", "static_init"]
