@@ -11,7 +11,13 @@ Lambda's rules, as its documentation states them:
   empty or null response counts as complete success; a response that is not JSON,
   an itemIdentifier that is empty, null, not a string or not a messageId of the
   batch, or an entry without the key, fails the whole batch;
-- without ReportBatchItemFailures the response is not read at all."""
+- without ReportBatchItemFailures the response is not read at all.
+
+Deliberate differences: Lambda's pollers long-poll 20 s and scale in number with
+the queue's backlog; here `pollers` threads long-poll `wait_time_s` (1 s, so a
+stop is quick). A batch_size above 10 gathers several receives, as Lambda's
+batching window does, but without waiting for the window to pass: it invokes
+as soon as a receive comes back empty."""
 
 from __future__ import annotations
 
@@ -169,8 +175,8 @@ class EventSourceMapping:
                 with self._lock:
                     self._busy += 1  # before the queue shows them in flight and drain looks
             batch += messages
-            if not messages:
-                break
+            if not messages or self.batch_size <= MAX_RECEIVE:
+                break  # up to 10 come from one receive, as Lambda invokes without a batching window
             wait = 0
         return batch
 

@@ -58,6 +58,7 @@ class Handler:
         self.lab, self.report = lab, report
         self.record_then_fail, self.fail_first, self.poison = set(record_then_fail), set(fail_first), set(poison)
         self.seen: Counter[str] = Counter()
+        self.batch_sizes: list[int] = []
         self.environments = 0
         self._lock = threading.Lock()
 
@@ -78,6 +79,7 @@ class Handler:
         records = json.loads(event)["Records"]
         with self._lock:
             self.environments += 1
+            self.batch_sizes.append(len(records))
             env = f"env-{self.environments}"
         failed: list[str] = []
         for r in records:
@@ -158,6 +160,20 @@ def test_a_poison_message_ends_in_the_dlq_after_max_receive_count(moto: MotoServ
     assert dlq == [ids[3]]
     assert handler.seen[ids[3]] == 2  # received max_receive_count times, then redriven
     assert ledger.receives_by_id(stats.receives, sqs_to_id)[ids[3]] == 2
+
+
+def test_batches_hold_at_most_batch_size_and_above_10_gather_receives(moto: MotoServer):
+    small, large = Handler(None), Handler(None)
+    _through(moto, small, _ids(30), batch_size=4, pollers=2)
+    assert max(small.batch_sizes) <= 4 and sum(small.batch_sizes) == 30
+    queues = Queues(sqs_client(moto.endpoint), "big", 30, 3).create()
+    queues.send(_bodies(_ids(60)))  # all waiting before the mapping starts: full batches
+    esm = EventSourceMapping(queues, moto.endpoint, large, batch_size=25, pollers=1).start()
+    try:
+        assert esm.drain(30).drained
+    finally:
+        esm.stop()
+    assert large.batch_sizes[:2] == [25, 25] and sum(large.batch_sizes) == 60
 
 
 def test_a_port_already_taken_is_one_line(run: Run, tmp_path: Path):
