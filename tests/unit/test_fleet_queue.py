@@ -110,3 +110,56 @@ def test_a_missing_moto_is_one_line_with_the_fix(monkeypatch, tmp_path):
             MotoServer(run, tmp_path).start()
         assert not run.owned()  # refused before anything was recorded
     assert "\n" not in str(err.value) and "pip install 'moto[server]'" in str(err.value)
+
+
+def _dead_run_with(state_dir, proof: dict) -> str:
+    """A manifest of a run nobody holds (its process is gone) listing one process."""
+    from harness import ownership
+
+    run_id = "dead01"
+    (state_dir / "runs").mkdir(parents=True, exist_ok=True)
+    ownership.append(run_id, {"op": "add", "kind": "process", "id": "moto-server:x"})
+    ownership.append(run_id, {"op": "proof", "kind": "process", "id": "moto-server:x", "proof": proof})
+    return run_id
+
+
+def _sleeper(env: dict | None = None):
+    import os
+    import subprocess
+
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                            env={**os.environ, **(env or {})})
+
+
+def test_cleanup_never_kills_a_pid_that_lacks_the_runs_label(monkeypatch, tmp_path):
+    """A reused pid (same pid and start time recorded, no label): kept, alive."""
+    from harness import cleanup, ownership
+
+    monkeypatch.setattr(ownership, "STATE_DIR", tmp_path)
+    other = _sleeper()
+    try:
+        start = ownership.process_start(other.pid)
+        _dead_run_with(tmp_path, {"label": "dead01:0123", "pid": other.pid, "start": start})
+        report = cleanup.cleanup()
+        assert other.poll() is None and any("owner label" in k for k in report.kept_unproven), report
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_cleanup_finds_a_server_by_its_label_when_the_run_died_before_its_pid(monkeypatch, tmp_path):
+    from harness import cleanup, ownership
+
+    monkeypatch.setattr(ownership, "STATE_DIR", tmp_path)
+    ours = _sleeper({ownership.OWNER_ENV: "dead01:0123"})
+    bystander = _sleeper({ownership.OWNER_ENV: "dead01:9999"})  # another token: not the one recorded
+    try:
+        _dead_run_with(tmp_path, {"label": "dead01:0123"})
+        report = cleanup.cleanup()
+        assert "process moto-server:x" in report.removed, report
+        assert ours.wait(5) == -9 and bystander.poll() is None
+        assert not ownership.read_manifest("dead01")
+    finally:
+        for p in (ours, bystander):
+            p.kill()
+            p.wait()
