@@ -116,7 +116,8 @@ class Fleet:
         assert self.lab is not None
         draw = draw_cold_start(self.config.cold_start, self.scenario.seed or 0, n)
         name = f"env-{n}"
-        env = Environment(name, self.lab, self.scenario, self.launch, self.folder / name, draw)
+        env = Environment(name, self.lab, self.scenario, self.launch, self.folder / name, draw,
+                          on_eni=self.history.record)
         began = time.monotonic()
         try:
             with signals.deferred():  # the sandbox and runtime must be known to down()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ DRAIN_S = 0.5
 
 class Environment:
     def __init__(self, name: str, fleet_lab: FleetLab, scenario: Scenario, launch: LaunchSpec,
-                 folder: Path, draw: dict[str, Any]) -> None:
+                 folder: Path, draw: dict[str, Any], on_eni: Callable[..., Any] | None = None) -> None:
         self.name = name
         self.scenario = scenario
         self.launch = launch
@@ -46,6 +47,8 @@ class Environment:
         self.eni_at_ms: float | None = None  # when the late ENI became usable (env history time)
         self._cancel = threading.Event()
         self._attacher: threading.Thread | None = None
+        # The fleet's History.record-like: the late attach is told to the fleet's history too.
+        self.on_eni = on_eni
 
     # -- life ---------------------------------------------------------------------------
 
@@ -134,3 +137,8 @@ class Environment:
         except Exception as exc:  # an attach that raised did not take effect
             record.update(verified=False, impairs=True, error=f"{type(exc).__name__}: {exc}")
         h.record(schema.FAULT, t_ms=actual_ms, **record)
+        if self.on_eni is not None:
+            detail = record.get("detail") or {}
+            self.on_eni(schema.ENVIRONMENT_ENI, environment=self.name, delay_ms=self.draw["delay_ms"],
+                        verified=record["verified"], **({"address": detail["address"]} if "address" in detail else {}),
+                        **({"error": record["error"]} if "error" in record else {}))

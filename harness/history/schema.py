@@ -138,6 +138,9 @@ FLEET_START = _kind("fleet_start", "mitigation source messages max_environments 
 ENVIRONMENT_START = _kind("environment_start", "environment n eni_late init took_ms", "delay_ms",
                           "cold start n built an execution environment: its drawn network timing (a late "
                           "ENI and its delay after init_start) and its init's outcome")
+ENVIRONMENT_ENI = _kind("environment_eni", "environment delay_ms verified", "address error",
+                        "a late cold start's ENI was attached, delay_ms after its init began (verified as an "
+                        "attach_eni fault; its own history has the fault event)")
 ENVIRONMENT_RETIRE = _kind("environment_retire", "environment idle_ms invocations", "",
                            "an environment idle for fleet.idle_retire was retired (runtime killed, sandbox removed)")
 MESSAGE_SENT = _kind("message_sent", "id", "", "the producer sent message id (to the fleet or to the queue)")

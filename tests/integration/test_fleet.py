@@ -77,6 +77,8 @@ def test_without_mitigation_late_cold_starts_lose_messages_with_classified_error
               for line in (result.folder / env / "history.jsonl").read_text().splitlines()
               if '"kind": "fault"' in line]
     assert len(faults) == 2 and all(f["verified"] and f["fault"] == "attach_eni" for f in faults)
+    told = sorted(e["environment"] for e in events if e["kind"] == "environment_eni" and e["verified"])
+    assert told == ["env-1", "env-2"]
 
 
 def test_retries_in_the_handler_lose_nothing_under_the_same_draws(run: Run, tmp_path: Path):
