@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import secrets
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +15,16 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness import cleanup as cleanup_mod
+from harness import signals
 from harness.cli.common import (
     EXIT_ERROR,
     EXIT_MISMATCH,
     EXIT_OK,
+    Interrupted,
+    Terminated,
     console,
     fail,
-    reporting_interrupts,
+    left_behind,
     require_privileges,
 )
 from harness.errors import UserError
@@ -54,6 +59,21 @@ def _bounds_broken(result: FleetResult, bounds: Bounds | None) -> list[str]:
     return out
 
 
+@contextmanager
+def _reporting_interrupts(run: Run, out: Path) -> Iterator[None]:
+    """An interrupt, once every fleet is down: what is left, if anything (a trial's
+    report looks for a trial folder, which a fleet has not)."""
+    try:
+        yield
+    except (KeyboardInterrupt, Terminated):
+        with signals.deferred(redeliver=False):
+            left = left_behind(run)
+        if left:
+            shown = ", ".join(left[:4]) + (f" and {len(left) - 4} more" if len(left) > 4 else "")
+            raise Interrupted(f"teardown did not finish: left behind {shown}; `enirace cleanup` removes it") from None
+        raise Interrupted(f"every environment and lab was torn down; the runs so far are in {out}") from None
+
+
 def _progress() -> Progress | None:
     """A bar of messages settled on a terminal; elsewhere (CI logs) a line per mitigation."""
     if not console.is_terminal:
@@ -69,7 +89,7 @@ def _run_all(scenario: scenario_mod.Scenario, mitigations: list[str], out: Path)
     cleanup_mod.cleanup()
     results = []
     run = Run.register("fleet")
-    with reporting_interrupts(run), run:
+    with _reporting_interrupts(run, out), run:
         for m in mitigations:
             progress = _progress()
             if progress is None:

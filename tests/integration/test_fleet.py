@@ -262,3 +262,28 @@ def test_a_queue_left_undrained_is_a_harness_error_not_a_finding(tmp_path: Path)
     assert done.returncode == 2, done.stdout + done.stderr
     assert "harness error queue: the queue was not drained within fleet.drain_timeout" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_sigterm_of_a_fleet_tears_it_down_and_says_so(tmp_path: Path):
+    path = tmp_path / "fleet.yaml"
+    doc = json.loads(json.dumps(SMALL))
+    doc["fleet"]["messages"] = 400
+    path.write_text(json.dumps(doc))
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli.main", "fleet", str(path), "--out",
+                             str(tmp_path / "out")], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    try:
+        deadline, runs = time.monotonic() + 60, set()
+        while time.monotonic() < deadline:
+            runs |= _fleet_run_ids(proc.pid)
+            if len([n for n in netns.list_names() if ownership.run_of_netns(n) in runs]) >= 3:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out
+    assert "interrupted: every environment and lab was torn down" in out and "Traceback" not in out
+    assert not [n for n in netns.list_names() if ownership.run_of_netns(n) in runs]
