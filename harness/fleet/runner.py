@@ -28,7 +28,7 @@ from harness.trial import preflight
 
 Progress = Callable[[int, int], None]  # (messages settled, messages in all)
 # The runtimes with a sample per mitigation, of the same names (containers/*/handlers/).
-SAMPLE_RUNTIMES = ("python", "nodejs")
+SAMPLE_RUNTIMES = ("python", "nodejs", "dotnet")
 
 
 @dataclass
@@ -51,7 +51,7 @@ def scenario_for(scenario: Scenario, mitigation: str) -> Scenario:
     if scenario.backend != "process":
         raise UserError("backend: a fleet runs on the process backend only; drop backend: docker")
     if scenario.function.runtime not in SAMPLE_RUNTIMES and not scenario.function.code:
-        raise UserError(f"function.runtime: the fleet's mitigation samples are {' and '.join(SAMPLE_RUNTIMES)}; "
+        raise UserError(f"function.runtime: the fleet's mitigation samples are {', '.join(SAMPLE_RUNTIMES)}; "
                         "use one of them, or give function.code with your own handler")
     fn = scenario.function
     if not fn.code:

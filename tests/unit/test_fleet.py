@@ -203,7 +203,7 @@ def test_percentiles_are_nearest_rank():
     assert accounting.percentile([], 50) is None
 
 
-def test_each_mitigation_runs_its_sample_in_python_or_nodejs_only():
+def test_each_mitigation_runs_its_sample_in_python_nodejs_or_dotnet_only():
     from harness.errors import UserError
     from harness.fleet.runner import scenario_for
 
@@ -213,5 +213,7 @@ def test_each_mitigation_runs_its_sample_in_python_or_nodejs_only():
     node = scenario.model_copy(update={"function": scenario.function.model_copy(update={"runtime": "nodejs"})})
     assert scenario_for(node, "wait_for_network").function.handler == "fleet_wait"
     dotnet = sc.validate({"function": {"runtime": "dotnet", "handler": "resilient"}, "fleet": {}}, "f.yaml")
-    with pytest.raises(UserError, match="function.runtime: the fleet's mitigation samples are python and nodejs"):
-        scenario_for(dotnet, "none")
+    assert scenario_for(dotnet, "retry").function.handler == "fleet_retry"
+    command = sc.validate({"function": {"runtime": "command", "command": ["./bootstrap"]}, "fleet": {}}, "f.yaml")
+    with pytest.raises(UserError, match="function.runtime: the fleet.s mitigation samples are python, nodejs, dotnet"):
+        scenario_for(command, "none")
