@@ -30,18 +30,6 @@ class FleetLab(Lab):
         self._fleet_next_slot = 0
         self._fleet_enis = 0
 
-    def up(self) -> None:
-        super().up()
-        # A bridge without an address of its own takes the lowest of its ports'
-        # MACs, so an environment's ENI joining with a lower one changes the MAC of
-        # the gateway, resolver and service under every other environment: their
-        # neighbour entries point at the old one, and their connections hang until
-        # ARP finds out (seen: in-flight requests timing out at each cold start).
-        # Setting the address, even to the one it has, makes the kernel keep it.
-        with netns.rtnl(self.vpc) as v:
-            link = v.get_links(self._bridge_index)[0]
-            v.link("set", index=self._bridge_index, address=link.get("IFLA_ADDRESS"))
-
     def take_slot(self) -> tuple[int, int]:
         """(a free ENI slot, a fleet-wide ENI number); the slot is held until give_slot."""
         with self.vpc_lock:

@@ -126,6 +126,12 @@ class Lab:
             v.link("add", ifname=anchor, kind="veth", peer=anchor + "p")
             v.link("set", index=v.link_lookup(ifname=anchor)[0], master=br, state="up")
             v.link("set", index=v.link_lookup(ifname=anchor + "p")[0], state="up")
+            # A bridge with no MAC of its own takes the lowest of its ports': an ENI
+            # joining with a lower one (a swap, a fleet's next environment) would move
+            # the gateway's, resolver's and service's MAC under every neighbour entry
+            # that points at it, and connections hang until ARP finds out. Setting the
+            # address, even to the one it has, makes the kernel keep it.
+            v.link("set", index=br, address=v.get_links(br)[0].get("IFLA_ADDRESS"))
         if self.nat is not None:
             self.own_netns(self.svc)
             self.nat.build(self.bridge, self.subnet.service)

@@ -1,5 +1,5 @@
-"""While the environment is frozen nothing leaves the sandbox (harness/lab/egress.py):
-what Lambda's paused microVM gives, kernel-sent packets included."""
+"""The sandbox's link to the vpc: nothing leaves it while the environment is frozen
+(harness/lab/egress.py), and the bridge's MAC stays put as ENIs come and go."""
 
 from __future__ import annotations
 
@@ -40,3 +40,16 @@ def test_held_egress_drops_what_leaves_the_sandbox_and_spares_loopback(lab):
         gate.close()
         sock.close()
         local.close()
+
+
+def test_an_eni_joining_the_bridge_never_moves_the_gateways_mac(lab):
+    """A bridge takes its lowest port's MAC unless it has one of its own; a second
+    ENI (a swap's) with a lower one would move the MAC the sandbox's neighbour
+    entries hold for the gateway, resolver and service."""
+    with netns.rtnl(lab.vpc) as v:
+        before = v.get_links(lab._bridge_index)[0].get("IFLA_ADDRESS")
+    eni = lab.attach_eni()
+    with netns.rtnl(lab.vpc) as v:  # the lowest MAC a port can have
+        v.link("set", index=eni.peer_index, address="02:00:00:00:00:01")
+        after = v.get_links(lab._bridge_index)[0].get("IFLA_ADDRESS")
+    assert after == before
