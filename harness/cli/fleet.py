@@ -30,7 +30,6 @@ from harness.cli.common import (
 from harness.errors import UserError
 from harness.fleet.runner import FleetResult, run_mitigation, scenario_for
 from harness.ownership import Run
-from harness.report import fleet as fleet_report
 from harness.scenario import model as scenario_mod
 from harness.scenario.fleet_config import Bounds, parse_compare
 
@@ -141,6 +140,8 @@ def fleet(scenario_path: Path, compare: str | None, messages: int | None, seed: 
     except Exception as exc:  # the harness's own failure: one line, never a traceback
         fail(f"fleet: harness error: {type(exc).__name__}: {exc} (the runs so far are in {out})", EXIT_ERROR)
     accounts = [{**r.account.to_dict(), "seconds": r.seconds} for r in results]
+    from harness.report import fleet as fleet_report  # matplotlib: loaded by `fleet` only, not by every command
+
     console.print(fleet_report.table(accounts))
     broken = [b for r in results for b in _bounds_broken(r, fleet_cfg.expect.get(r.mitigation))]
     notes = [f"{r.mitigation}: teardown left {'; '.join(r.problems)}" for r in results if r.problems]

@@ -270,3 +270,8 @@ def sample(agg: Aggregate, limit: int) -> list[tuple[PanelLayout, str, list[dict
         chosen.sort(key=lambda c: (panel.xs.index(c["x"]) if c["x"] in panel.xs else 0, c["repeat"]))
         picked.append((panel, row, chosen))
     return picked
+
+
+def short_name(axis_name: str) -> str:
+    """`function.runtime+function.handler` -> `runtime+handler`; `schedule[0].at.offset` -> `offset`."""
+    return "+".join(key.rsplit(".", 1)[-1].split("[", 1)[0] for key in axis_name.split("+"))

@@ -14,7 +14,7 @@ from matplotlib.colors import LinearSegmentedColormap  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from harness.report.aggregate import Aggregate, CellAgg, PanelLayout  # noqa: E402
+from harness.report.aggregate import Aggregate, CellAgg, PanelLayout, short_name  # noqa: E402
 
 # White (never) through amber to deep red (always): readable in greyscale too.
 SHARE_CMAP = LinearSegmentedColormap.from_list("share", ["#f7f7f7", "#fdd49e", "#fc8d59", "#d7301f", "#7f0000"])
@@ -108,8 +108,3 @@ def _row_title(agg: Aggregate, panel: PanelLayout) -> str:
     plan = agg.spec.plans[panel.plan]
     names = [short_name(a.name) for a in plan.axes if panel.x is None or a.name != panel.x.name]
     return " · ".join(names) or "scenario"
-
-
-def short_name(axis_name: str) -> str:
-    """`function.runtime+function.handler` -> `runtime+handler`; `schedule[0].at.offset` -> `offset`."""
-    return "+".join(key.rsplit(".", 1)[-1].split("[", 1)[0] for key in axis_name.split("+"))

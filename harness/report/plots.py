@@ -19,8 +19,8 @@ from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
 from harness.checker.windows import impaired_windows  # noqa: E402
 from harness.history import queries, schema  # noqa: E402
-from harness.report.aggregate import Aggregate, PanelLayout  # noqa: E402
-from harness.report.heatmap import axis_title, short_name  # noqa: E402
+from harness.report.aggregate import Aggregate, PanelLayout, short_name  # noqa: E402
+from harness.report.heatmap import axis_title  # noqa: E402
 
 STATUS_COLOUR = {"ok": "#2e7d32", "error": "#c62828", "timeout": "#ef6c00", "init_error": "#6a1b9a",
                  "crash": "#ad1457", "restore_error": "#6a1b9a"}

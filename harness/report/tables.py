@@ -9,8 +9,7 @@ from typing import Any
 from rich.table import Table
 
 from harness.checker.verdict import ABSORBED
-from harness.report.aggregate import Aggregate, CellAgg
-from harness.report.heatmap import short_name
+from harness.report.aggregate import Aggregate, CellAgg, short_name
 
 STATUS_STYLE = {"stuck": "bold red", "failed": "yellow", "healthy": "green", ABSORBED: "green",
                 "flaky": "bold magenta", "not armed": "magenta", "not exercised": "magenta", "broken": "bold red",
