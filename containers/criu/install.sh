@@ -27,6 +27,23 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/debs"
 echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian sid main" \
   > "$work/sources.list"
+# The system's apt.conf.d still applies (proxies, the archive's date checks) but not its
+# hooks: an update's Post-Invoke-Success runs appstreamcli refresh, PackageKit's cache
+# signal, command-not-found's database, which would index this private sid state into
+# the system's caches. APT_CONFIG (ours, after the caller's) is read before the parts;
+# the main file, read last, clears the hooks.
+{
+  [ -n "${APT_CONFIG:-}" ] && [ -f "$APT_CONFIG" ] && echo "#include \"$APT_CONFIG\";"
+  echo "Dir::Etc::main \"$work/main.conf\";"
+} > "$work/apt.conf"
+{
+  [ -f /etc/apt/apt.conf ] && echo '#include "/etc/apt/apt.conf";'
+  for hook in APT::Update::Pre-Invoke APT::Update::Post-Invoke APT::Update::Post-Invoke-Success \
+              DPkg::Pre-Invoke DPkg::Post-Invoke DPkg::Pre-Install-Pkgs DPkg::Post-Install-Pkgs; do
+    echo "#clear $hook;"
+  done
+} > "$work/main.conf"
+export APT_CONFIG="$work/apt.conf"
 apt_opts=(-o "Dir::Etc::SourceList=$work/sources.list" -o Dir::Etc::SourceParts=/dev/null
           -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache"
           -o Dir::State::status=/dev/null -o APT::Sandbox::User=root)
