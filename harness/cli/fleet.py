@@ -123,7 +123,7 @@ def fleet(scenario_path: Path, compare: str | None, messages: int | None, seed: 
     if scenario.fleet is None:
         raise UserError(f"{scenario_path}: fleet: the scenario has no fleet: block (see scenarios/fleet-queue.yaml)")
     try:
-        mitigations: list[str] = parse_compare(compare) if compare else [scenario.fleet.mitigation]
+        mitigations: list[str] = parse_compare(compare) if compare is not None else [scenario.fleet.mitigation]
     except ValueError as exc:
         raise UserError(f"--compare: {exc}") from None
     seed = seed if seed is not None else scenario.seed if scenario.seed is not None else secrets.randbelow(2**31)

@@ -89,6 +89,10 @@ def test_fleet_command_refuses_bad_input_in_one_line(tmp_path):
     fleet.write_text("fleet: {messages: 3}\n")
     out = CliRunner().invoke(main, ["fleet", str(fleet), "--compare", "none,hope"])
     assert out.exit_code == 2 and "--compare: 'hope' is not a mitigation" in out.output
+    # An empty list (a shell variable left unset) is a mistake, not "the scenario's default".
+    out = CliRunner().invoke(main, ["fleet", str(fleet), "--compare", ""])
+    assert out.exit_code == 2 and "--compare: name at least one mitigation" in out.output
+    assert len(out.output.strip().splitlines()) == 1
 
 
 # -- scaling, with stand-in environments -----------------------------------------------------
