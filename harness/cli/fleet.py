@@ -82,9 +82,6 @@ def _progress() -> Progress | None:
 
 
 def _run_all(scenario: scenario_mod.Scenario, mitigations: list[str], out: Path) -> list[FleetResult]:
-    require_privileges()
-    for m in mitigations:
-        scenario_for(scenario, m)  # every mitigation's mistakes before any lab
     cleanup_mod.cleanup()
     results = []
     run = Run.register("fleet")
@@ -131,6 +128,12 @@ def fleet(scenario_path: Path, compare: str | None, messages: int | None, seed: 
     out = out or Path("runs") / f"fleet-{scenario.name}"
     fleet_cfg = scenario.fleet
     assert fleet_cfg is not None
+    try:
+        for m in mitigations:
+            scenario_for(scenario, m)  # every mitigation's mistakes, alone on their line, before any lab
+    except UserError as exc:
+        raise UserError(f"{scenario_path}: {exc}") from None
+    require_privileges()
     console.print(f"fleet {scenario.name}: {fleet_cfg.messages} messages, up to {fleet_cfg.max_environments} "
                   f"environments, seed {seed}, mitigations {', '.join(mitigations)}")
     try:

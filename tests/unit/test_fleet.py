@@ -93,6 +93,10 @@ def test_fleet_command_refuses_bad_input_in_one_line(tmp_path):
     out = CliRunner().invoke(main, ["fleet", str(fleet), "--compare", ""])
     assert out.exit_code == 2 and "--compare: name at least one mitigation" in out.output
     assert len(out.output.strip().splitlines()) == 1
+    # A mitigation's mistake comes before the run's header line, alone.
+    out = CliRunner().invoke(main, ["fleet", str(fleet), "--set", "function.runtime=command"])
+    assert out.exit_code == 2 and "function.runtime: the fleet's mitigation samples are" in out.output
+    assert len(out.output.strip().splitlines()) == 1, out.output
 
 
 # -- scaling, with stand-in environments -----------------------------------------------------
