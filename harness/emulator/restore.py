@@ -190,6 +190,8 @@ class RestoreEndpoints:
             until = self._snapshot_mono + plan.restore_after_s
             while (left := until - time.monotonic()) > 0 and not self._stopping:
                 self._cv.wait(left)
+            if self._stopping:
+                return  # the trial is ending: nothing to restore (CRIU would start a process only to kill it)
             waited_ms = round((time.monotonic() - self._snapshot_mono) * 1000, 3)
             changes = plan.changes()
             ok, detail = self._strategy.restore()

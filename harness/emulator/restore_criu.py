@@ -65,9 +65,11 @@ class CriuStrategy:
     def _drop_when_gone(self, popen: Any, snap: checkpoint.Snapshot) -> None:
         popen.wait()
         with self._lock:
-            if self._snap is snap:
+            owned = self._snap is snap
+            if owned:
                 self._snap = None
-        snap.remove()  # idempotent: the restore removes it too
+        if owned:  # else the restore took it, and removes it when it is done with it
+            snap.remove()
 
     def restore(self) -> tuple[bool, dict[str, Any]]:
         with self._lock:
