@@ -161,13 +161,25 @@ def check_moto() -> Check:
                  required=False)
 
 
+def check_criu() -> Check:
+    from harness.function import checkpoint
+
+    why = checkpoint.unusable()
+    argv = checkpoint.locate()
+    if why is None and argv is not None:
+        found = f"criu {'.'.join(map(str, checkpoint.version(argv) or ()))} at {argv[0]}"
+    else:
+        found = why or "no usable CRIU"
+    return Check("CRIU (snapstart.mode: criu)", why is None, found, checkpoint.FIX, required=False)
+
+
 def run_checks() -> list[Check]:
     checks = [check_privileges(), check_iproute2()]
     for module, package in (("pyroute2", "pyroute2"), ("dnslib", "dnslib"),
                             ("awslambdaric", "awslambdaric"), ("requests", "requests")):
         checks.append(check_module(module, package))
     checks += [check_pool(), check_lab(), check_freezer(), *fault_tool_checks(), *dotnet_checks(),
-               *nodejs_checks(), check_moto()]
+               *nodejs_checks(), check_moto(), check_criu()]
     for backend in backends.all_backends():  # what only that backend needs
         checks += backend.doctor_checks()
     return checks

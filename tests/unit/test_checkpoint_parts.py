@@ -68,3 +68,18 @@ def test_criu_is_a_mode() -> None:
     assert SnapStartConfig(mode="criu").mode == "criu"
     with pytest.raises(ValueError):
         SnapStartConfig(mode="podman")  # type: ignore[arg-type]
+
+
+def test_doctor_names_the_criu_it_would_use_or_why_there_is_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.cli.doctor import check_criu
+    from harness.function import checkpoint
+
+    monkeypatch.setattr(checkpoint, "unusable", lambda: "no CRIU; " + checkpoint.FIX)
+    monkeypatch.setattr(checkpoint, "locate", lambda: None)
+    row = check_criu()
+    assert not row.ok and not row.required and row.found.startswith("no CRIU") and "install.sh" in row.fix
+    monkeypatch.setattr(checkpoint, "unusable", lambda: None)
+    monkeypatch.setattr(checkpoint, "locate", lambda: ["/opt/criu/criu"])
+    monkeypatch.setattr(checkpoint, "version", lambda argv: (4, 2, 1))
+    row = check_criu()
+    assert row.ok and row.found == "criu 4.2.1 at /opt/criu/criu"
