@@ -14,6 +14,7 @@ from pydantic_core.core_schema import ValidationInfo
 from harness.errors import PoolError, ScenarioError
 from harness.scenario import fault_params, fleet_config, handlers, lab_config, limits, overrides, pool, snap_config
 from harness.scenario.limits import brief
+from harness.scenario.messages import first_error
 from harness.scenario.triggers import (  # noqa: F401  (re-exported: callers use scenario.Trigger etc.)
     LIFECYCLE_EVENTS,
     MAX_DURATION_MS,
@@ -295,35 +296,13 @@ class Scenario(_Strict):
 
 # -- loading -----------------------------------------------------------------------
 
-def _loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            name = "with" if part == "with_" else brief(str(part), 30).strip("'")
-            out += f".{name}" if out else name
-    return out or "(top level)"
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "literal"))))
-    msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        msg = "unknown field (check the spelling; see the scenario reference in README.md)"
-    elif err["type"] == "literal_error":
-        msg = f"{brief(err.get('input'))} is not allowed: {msg}"
-    return f"{_loc(loc)}: {msg}"
-
-
 def validate(doc: Any, source: str) -> Scenario:
     if not isinstance(doc, dict):
         raise ScenarioError(f"{source}: (top level): expected a mapping of fields, got {type(doc).__name__}")
     try:
         return Scenario.model_validate(doc)
     except ValidationError as exc:
-        raise ScenarioError(f"{source}: {_first_error(exc)}") from None
+        raise ScenarioError(f"{source}: {first_error(exc)}") from None
 
 
 def _read_bounded(path: Path) -> str:

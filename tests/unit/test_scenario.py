@@ -99,6 +99,9 @@ def _error_for(tmp_path, text):
     ("lab: {pool: 10.0.0.0/25}\n", "lab.pool", "smaller than a /24"),
     ("expect: {verdict: fine}\n", "expect.verdict[0]", "'fine'"),
     ("- just\n- a list\n", "(top level)", "mapping"),
+    ("workload: 3\n", "workload: expected a mapping of fields, got 3", "`workload: {key: value}`"),
+    ("function: {snapstart: true}\nsnapstart: on\n", "snapstart: expected a mapping", "got True"),
+    ("fleet: [1, 2]\n", "fleet: expected a mapping", "`fleet: {key: value}`"),
     ("function: {handler: [unclosed\n", "invalid YAML", "line"),
 ])
 def test_validation_errors_are_one_line_naming_the_field(tmp_path, text, field, words):
