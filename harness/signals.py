@@ -42,13 +42,13 @@ def deferred(signums: tuple[signal.Signals, ...] = DEFERRED, redeliver: bool = T
             previous[signum] = signal.signal(signum, hold)
         yield caught
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+        for held, handler in previous.items():
+            signal.signal(held, handler)  # type: ignore[arg-type]
         if redeliver:
             # Each kind once, in order of arrival: an ignored SIGINT (a sweep
             # worker's) must not swallow the SIGTERM that came after it.
-            for signum in dict.fromkeys(caught):
-                deliver(signum, previous.get(signum))
+            for arrived in dict.fromkeys(caught):
+                deliver(arrived, previous.get(arrived))
 
 
 def deliver(signum: int, handler: object) -> None:

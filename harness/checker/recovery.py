@@ -77,7 +77,7 @@ def recovery_point(events: list[Event], fault_cleared_ms: float | None) -> Recov
         place = first_good + 1
     else:
         starts = {e["n"]: e["t_ms"] for e in events if e["kind"] == schema.INVOKE_START}
-        place = sum(1 for e in ends[: first_good + 1] if starts.get(e["n"], e["t_ms"]) >= fault_cleared_ms)
+        place = sum(1 for e in ends[: first_good + 1] if starts.get(e["n"], float(e["t_ms"])) >= fault_cleared_ms)
     reinit = any(e.get("reinit") for e in ends[: first_good + 1])
     good = ends[first_good]
     return RecoveryPoint(good["n"], place, fault_cleared_ms, float(good["t_ms"]), reinit)

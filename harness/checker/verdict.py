@@ -153,7 +153,7 @@ def healthy_after(events: list[Event]) -> int | None:
 def _relapse(events: list[Event], ends: list[Event], cleared: float | None, n: int) -> str | None:
     """Why the last n invocations after the fault cleared are not all good, or None."""
     starts = {e["n"]: e["t_ms"] for e in events if e["kind"] == schema.INVOKE_START}
-    after = [e for e in ends if cleared is None or starts.get(e["n"], e["t_ms"]) >= cleared]
+    after = [e for e in ends if cleared is None or starts.get(e["n"], float(e["t_ms"])) >= cleared]
     bad = [e for e in after[-n:] if e["status"] != "ok"]
     if bad:
         return f"invocation {bad[-1]['n']} failed after it had recovered (healthy_after: {n})"

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, cast
 
 from rich.console import Console
 
@@ -55,7 +55,10 @@ def _console(stderr: bool) -> Console:
         return Console(stderr=stderr, highlight=False)
     columns = os.environ.get("COLUMNS", "")
     width = int(columns) if columns.isdigit() and int(columns) > 0 else WIDE
-    return Console(file=_Trimmed(lambda: sys.stderr if stderr else sys.stdout), width=width, highlight=False)
+    # rich types `file` as IO[str] but only writes, flushes and asks isatty and
+    # encoding; a TextIOBase is not an IO[str] to mypy (IO is a class, not a protocol).
+    trimmed = cast(TextIO, _Trimmed(lambda: sys.stderr if stderr else sys.stdout))
+    return Console(file=trimmed, width=width, highlight=False)
 
 
 console = _console(stderr=False)

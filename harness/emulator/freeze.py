@@ -104,10 +104,12 @@ class Freezing:
         failed = [c for c in rest if not c.verified]
         detail = "; ".join([change.detail] * bool(change.detail)
                            + [f"an extension's process: {c.state} {c.detail}".strip() for c in failed])
+        # Typed Any: unpacked, a dict[str, str] could be the float t_ms as far as mypy knows.
+        said: dict[str, Any] = {"detail": detail} if detail else {}
         self.history.record(kind, generation=proc.generation, verified=change.verified and not failed,
                             method=change.method, state=change.state,
                             took_ms=round(change.took_ms + sum(c.took_ms for c in rest), 3),
-                            **more, **({"detail": detail} if detail else {}))
+                            **more, **said)
 
     def forget(self, proc: RuntimeHandle) -> None:
         """`proc` exited (killed from outside while frozen): nothing left to thaw."""

@@ -169,7 +169,7 @@ def script(p: Plan, state_dir: Path, uid: int | None, gid: int | None, wrap: Seq
         _build_top(top, root, below)
         lines.append(f"mount -t overlay enirace-reach -o ro,lowerdir={_q(top)}:{_q(root)} {_q(root)} "
                      f"|| fail {shlex.quote(f'cannot make {root} reachable for the runtime user')}")
-    ro_done = set()
+    ro_done: set[Path] = set()
     for i, d in enumerate(p.carry):
         aside = state_dir / "carry" / str(i)
         aside.mkdir(parents=True, exist_ok=True)

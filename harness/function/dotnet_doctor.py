@@ -39,8 +39,9 @@ def language_row(compiler: dotnet.Compiler | None) -> Row:
 
 def sources_row(runtime: dotnet.DotnetRuntime | None, compiler: dotnet.Compiler | None) -> Row:
     name = ".NET: plain .cs sources (enirace's loop)"
-    missing = [what for what, have in (("a .NET 8 runtime", runtime), ("a C# compiler", compiler)) if not have]
-    if missing:
+    if runtime is None or compiler is None:
+        missing = [what for what, have in (("a .NET 8 runtime", runtime), ("a C# compiler", compiler))
+                   if have is None]
         fix = dotnet.RUNTIME_FIX_HINT if runtime is None else dotnet.COMPILER_FIX_HINT
         return (name, False, f"needs {' and '.join(missing)}", fix)
     return (name, True, f"compiled by {compiler}, run on .NET {runtime.version}", "")

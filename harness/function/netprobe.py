@@ -163,7 +163,7 @@ class NetProbe:
 
     def drain(self) -> list[Attempt]:
         """Every attempt queued so far, oldest first."""
-        out = []
+        out: list[Attempt] = []
         value = ctypes.create_string_buffer(RECORD.size)
         attr = struct.pack("<IIQQQ", self.map_fd, 0, 0, ctypes.addressof(value), 0)
         while True:

@@ -211,7 +211,7 @@ class _ServiceHandler(BaseHTTPRequestHandler):
         self.handle_one_request()
         while not self.close_connection:
             if service.keepalive_s is not None and not self._request_within(service.keepalive_s):
-                self._close_idle(service)
+                self._close_idle(service, service.keepalive_s)
                 return
             self.handle_one_request()
 
@@ -221,7 +221,7 @@ class _ServiceHandler(BaseHTTPRequestHandler):
         readable, _, _ = select.select([self.connection], [], [], timeout_s)
         return bool(readable)
 
-    def _close_idle(self, service: Service) -> None:
+    def _close_idle(self, service: Service, idle_s: float) -> None:
         server = self.connection.getsockname()
         if service.close == "rst":
             # Linger 0: close() sends a RST and drops the connection at once.
@@ -232,7 +232,7 @@ class _ServiceHandler(BaseHTTPRequestHandler):
         if service.notify:
             service.notify(schema.SERVICE_CLOSE, client=self.client_address[0], port=self.client_address[1],
                            server=f"{server[0]}:{server[1]}", how=service.close,
-                           idle_ms=round(service.keepalive_s * 1000, 3))
+                           idle_ms=round(idle_s * 1000, 3))
 
     def do_GET(self) -> None:
         service: Service = self.server.service  # type: ignore[attr-defined]

@@ -99,8 +99,8 @@ def _draw_trial(ax: Any, y: float, events: list[dict[str, Any]]) -> float:
         # Below the impaired shading's band: a fault fired while frozen shows both.
         ax.add_patch(Rectangle((start, y - 0.48), stop - start, 0.2, facecolor=FROZEN, edgecolor="none",
                                zorder=1))
-    for start, stop in impaired_windows(events):
-        ax.add_patch(Rectangle((start, y - 0.48), (stop if stop is not None else end) - start, 0.96,
+    for start, until in impaired_windows(events):
+        ax.add_patch(Rectangle((start, y - 0.48), (until if until is not None else end) - start, 0.96,
                                facecolor=IMPAIRED, edgecolor="none", zorder=0))
     starts = queries.invoke_starts(events)
     for e in events:

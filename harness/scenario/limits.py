@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
+from yaml.error import Mark
 from yaml.resolver import Resolver
 
 try:
@@ -51,6 +52,14 @@ class LimitError(yaml.MarkedYAMLError):
     never read as a plain string the way a `--set` value that is not YAML is."""
 
 
+def _mark(event: yaml.Event | None) -> Mark | None:
+    """Where `event` starts. The composer only composes a node for an event it has
+    peeked, so None is not expected; then the error just has no position. The cast:
+    with libyaml the marks are yaml._yaml.Mark, which MarkedYAMLError prints the
+    same way, but types-PyYAML admits only yaml.error.Mark there."""
+    return None if event is None else cast("Mark | None", event.start_mark)
+
+
 class BoundedLoader(_Parser, Composer, SafeConstructor, Resolver):  # type: ignore[misc,valid-type]
     """A safe loader that refuses duplicate keys, more than MAX_NODES values,
     aliases that expand past MAX_ALIAS_EXPANSION or refer to themselves, and
@@ -80,19 +89,20 @@ class BoundedLoader(_Parser, Composer, SafeConstructor, Resolver):  # type: igno
         self._nodes += 1
         if self._nodes > MAX_NODES:
             raise LimitError(None, None, f"more than {MAX_NODES} values; a scenario needs a few dozen",
-                             event.start_mark)
+                             _mark(event))
         self._depth += 1
         if self._depth > MAX_DEPTH:
-            raise LimitError(None, None, f"nested deeper than {MAX_DEPTH} levels", event.start_mark)
+            raise LimitError(None, None, f"nested deeper than {MAX_DEPTH} levels", _mark(event))
         try:
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
-    def compose_sequence_node(self, anchor: str | None) -> Any:
+    # types-PyYAML types `anchor` as a dict; PyYAML passes the event's anchor name.
+    def compose_sequence_node(self, anchor: str | None) -> Any:  # type: ignore[override]
         return self._open(anchor, super().compose_sequence_node)
 
-    def compose_mapping_node(self, anchor: str | None) -> Any:
+    def compose_mapping_node(self, anchor: str | None) -> Any:  # type: ignore[override]
         return self._open(anchor, super().compose_mapping_node)
 
     def _open(self, anchor: str | None, compose: Any) -> Any:
@@ -108,15 +118,15 @@ class BoundedLoader(_Parser, Composer, SafeConstructor, Resolver):  # type: igno
             return  # the composer reports the undefined alias
         if event.anchor in self._open_anchors:
             raise LimitError(None, None, f"alias *{event.anchor} refers to the value that contains it",
-                             event.start_mark)
+                             _mark(event))
         size, height = self._measure(target)
         self._expanded += size
         if self._expanded > MAX_ALIAS_EXPANSION:
             raise LimitError(None, None, f"aliases expand to more than {MAX_ALIAS_EXPANSION} nodes and "
-                             "characters; write the value out once", event.start_mark)
+                             "characters; write the value out once", _mark(event))
         if self._depth + height > MAX_DEPTH:
             raise LimitError(None, None, f"alias *{event.anchor} nests the document deeper than "
-                             f"{MAX_DEPTH} levels", event.start_mark)
+                             f"{MAX_DEPTH} levels", _mark(event))
 
     def _measure(self, node: Any) -> tuple[int, int]:
         """(nodes + scalar characters, height) of a composed node, aliases expanded.

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from multiprocessing import connection
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from rich.console import Console
 
@@ -139,12 +139,15 @@ class _Pool:
         at EOF is closed; its worker is reaped as exited."""
         by_conn = {conn: pid for pid, conn in self.conns.items() if not conn.closed}
         got: list[tuple[int, dict[str, Any]]] = []
-        for conn in connection.wait(list(by_conn), timeout):
-            pid = by_conn[conn]  # type: ignore[index]
+        # wait() returns some of the objects it was given, here only Connections;
+        # typeshed types it as any waitable (a socket, an fd).
+        ready = cast("list[Connection]", connection.wait(list(by_conn), timeout))
+        for conn in ready:
+            pid = by_conn[conn]
             try:
-                got.append((pid, conn.recv()))  # type: ignore[union-attr]
+                got.append((pid, conn.recv()))
             except (EOFError, OSError):
-                conn.close()  # type: ignore[union-attr]
+                conn.close()
                 self.procs[pid].join(1)  # it is gone or going: let its exit code show
         return got
 
