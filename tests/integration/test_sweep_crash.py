@@ -132,5 +132,7 @@ def test_kill_9_of_one_worker_is_retried_on_resume(tmp_path, run):
     final = list(res.iter_results(out, final_only=True))
     assert sorted(r["trial"] for r in final) == sorted(r["trial"] for r in records)
     retried = next(r for r in final if r["trial"] == died[0]["trial"])
-    assert retried["verdict"]["verdict"] in ("recovered", "healthy")
+    # A real verdict of the resilient handler; at offset 0 the attach can land before its
+    # first call (not_exercised), which depends on how fast the init ran, not on the resume.
+    assert retried["verdict"]["verdict"] in ("recovered", "healthy", "not_exercised"), retried["verdict"]
     assert res.lost_to_dead_workers(out) == []
