@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import ownership
 from harness.lab import netns
 from harness.lab.topology import Lab
 from harness.ownership import Run
@@ -68,3 +70,17 @@ def host_snapshot() -> dict[str, object]:
             "rules": ip("rule", "show"), "resolv.conf": Path("/etc/resolv.conf").read_text(),
             "qdiscs": text("tc", "qdisc", "show"), "nft": text("nft", "-s", "list", "ruleset"),
             "iptables": text("iptables-save")}
+
+
+def runs_of_session(sid: int) -> set[str]:
+    """Run ids registered by processes of session `sid` (a command started with
+    start_new_session and the workers or environments it runs), so that runs of other
+    suites on the machine do not count."""
+    found = set()
+    for f in ownership.runs_dir().glob("*.lock"):
+        try:
+            if os.getsid(json.loads(f.read_text())["pid"]) == sid:
+                found.add(f.stem)
+        except (OSError, ValueError, KeyError):
+            continue
+    return found

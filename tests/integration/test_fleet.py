@@ -20,7 +20,7 @@ from harness.fleet.runner import FleetResult, run_mitigation
 from harness.lab import netns
 from harness.ownership import Run
 from harness.scenario import model as sc
-from tests.integration.conftest import REPO
+from tests.integration.conftest import REPO, runs_of_session
 
 pytestmark = [pytest.mark.root]
 
@@ -149,16 +149,6 @@ def test_idle_environments_are_frozen_then_retired(run: Run, tmp_path: Path):
     assert '"kind": "freeze"' in env1 and '"verified": true' in env1
 
 
-def _fleet_run_ids(sid: int) -> set[str]:
-    found = set()
-    for f in ownership.runs_dir().glob("*.lock"):
-        try:
-            if os.getsid(json.loads(f.read_text())["pid"]) == sid:
-                found.add(f.stem)
-        except (OSError, ValueError, KeyError):
-            continue
-    return found
-
 
 def _motos_of(runs: set[str]) -> list[int]:
     """Live processes labelled as owned by one of `runs` (the moto server)."""
@@ -183,7 +173,7 @@ def test_kill_9_of_a_fleet_is_cleaned_up(tmp_path: Path):
     try:
         deadline, runs, mine, motos = time.monotonic() + 60, set(), [], []
         while time.monotonic() < deadline:
-            runs |= _fleet_run_ids(proc.pid)
+            runs |= runs_of_session(proc.pid)
             mine = [n for n in netns.list_names() if ownership.run_of_netns(n) in runs]
             motos = _motos_of(runs)
             if len(mine) >= 4 and motos:  # the fleet's lab, environments' sandboxes, moto
@@ -275,7 +265,7 @@ def test_sigterm_of_a_fleet_tears_it_down_and_says_so(tmp_path: Path):
     try:
         deadline, runs = time.monotonic() + 60, set()
         while time.monotonic() < deadline:
-            runs |= _fleet_run_ids(proc.pid)
+            runs |= runs_of_session(proc.pid)
             if len([n for n in netns.list_names() if ownership.run_of_netns(n) in runs]) >= 3:
                 break
             time.sleep(0.05)

@@ -14,22 +14,10 @@ import pytest
 
 from harness import cleanup, ownership
 from harness.lab import netns
-from tests.integration.conftest import LATE_ENI, REPO, host_snapshot
+from tests.integration.conftest import LATE_ENI, REPO, host_snapshot, runs_of_session
 
 pytestmark = [pytest.mark.root]
 
-
-def _runs_of_session(sid: int) -> set[str]:
-    """Run ids registered by processes of session `sid` (the sweep and its workers), so
-    that runs of other suites on the machine do not count."""
-    found = set()
-    for f in ownership.runs_dir().glob("*.lock"):
-        try:
-            if os.getsid(json.loads(f.read_text())["pid"]) == sid:
-                found.add(f.stem)
-        except (OSError, ValueError, KeyError):
-            continue
-    return found
 
 
 def test_kill_9_of_a_sweep_with_workers_is_cleaned_up(tmp_path, run):
@@ -45,7 +33,7 @@ def test_kill_9_of_a_sweep_with_workers_is_cleaned_up(tmp_path, run):
         deadline = time.monotonic() + 60
         sweep_runs: set[str] = set()
         while time.monotonic() < deadline:
-            sweep_runs |= _runs_of_session(proc.pid)
+            sweep_runs |= runs_of_session(proc.pid)
             mine = [n for n in netns.list_names() if ownership.run_of_netns(n) in sweep_runs]
             if len(mine) >= 4:  # both workers are inside a trial
                 break
@@ -74,7 +62,6 @@ def test_kill_9_of_a_sweep_with_workers_is_cleaned_up(tmp_path, run):
 
 def _worker_in_a_trial(sweep_pid: int, own_run: str) -> tuple[int, str] | None:
     """(pid, run id) of a worker of the sweep `sweep_pid` whose lab is up."""
-    import json
 
     for name in netns.list_names():
         run_id = ownership.run_of_netns(name)
