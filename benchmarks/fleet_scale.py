@@ -25,6 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from _procstat import rss_mb  # noqa: E402  (benchmarks/, the script's own folder)
+
 from harness import cleanup  # noqa: E402
 from harness.fleet import source as sources  # noqa: E402
 from harness.fleet.engine import Fleet  # noqa: E402
@@ -34,17 +36,6 @@ from harness.lab import netns  # noqa: E402
 from harness.ownership import Run  # noqa: E402
 from harness.scenario import model as sc  # noqa: E402
 from harness.trial import preflight  # noqa: E402
-
-
-def rss_mb(pid: int | str = "self") -> float:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def cpu_s() -> float:

@@ -30,6 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from _procstat import rss_mb  # noqa: E402  (benchmarks/, the script's own folder)
 from rich.console import Console  # noqa: E402
 
 from harness import ownership  # noqa: E402
@@ -40,13 +41,6 @@ from harness.sweep.runner import run_sweep  # noqa: E402
 
 LATE_ENI = REPO / "scenarios" / "late-eni-attach.yaml"
 
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def descendants(pid: int) -> list[int]:
@@ -81,16 +75,6 @@ def workers_of(pid: int) -> list[int]:
             out.append(p)
     return out
 
-
-def rss_of(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def main() -> int:
@@ -129,7 +113,7 @@ def main() -> int:
                 path = out / res.RESULTS_FILE
                 n = sum(1 for _ in path.open()) if path.exists() else 0
                 samples.append((n, rss_mb()))
-                kids = [rss_of(p) for p in workers_of(os.getpid())]
+                kids = [rss_mb(p) for p in workers_of(os.getpid())]
                 worker_rss.append(max(kids, default=0.0))
 
         sampler = threading.Thread(target=sample, daemon=True)
