@@ -35,6 +35,7 @@ class Freezing:
         self._frozen: list[RuntimeHandle] = []  # the runtime, then its extensions' processes
         self._since = 0.0
         self._said_method = False
+        self._said_egress = False
 
     @property
     def frozen(self) -> bool:
@@ -89,12 +90,11 @@ class Freezing:
         return True
 
     def _hold_egress(self) -> None:
-        if self._egress is None or self._egress.hold() or self._egress.problem is None:
+        if self._egress is None or self._egress.hold() or self._said_egress:
             return
-        problem, self._egress.problem = self._egress.problem, ""  # said once
-        if problem:
-            self.log(f"enirace: cannot hold the sandbox's egress while frozen ({problem}): its kernel's "
-                     "keep-alive probes and ACKs still leave, unlike Lambda's paused microVM")
+        self._said_egress = True
+        self.log(f"enirace: cannot hold the sandbox's egress while frozen ({self._egress.problem}): its "
+                 "kernel's keep-alive probes and ACKs still leave, unlike Lambda's paused microVM")
 
     def close(self) -> None:
         if self._egress is not None:
