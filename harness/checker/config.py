@@ -54,9 +54,8 @@ def misconfiguration(events: list[Event]) -> str | None:
         if e["kind"] == schema.LOG and _BOOTSTRAP_LINE.match(e.get("line", "")):
             said = e["line"]
         if (said and e["kind"] == schema.INIT_ERROR and e.get("source") == "exit"
-                and _BOOTSTRAP_EXIT.search(e.get("error_message") or "")):
-            code = _BOOTSTRAP_EXIT.search(e["error_message"]).group(0)  # type: ignore[union-attr]
-            return f"{said} (the image's bootstrap stopped with {code} before calling the Runtime API)"
+                and (code := _BOOTSTRAP_EXIT.search(e.get("error_message") or ""))):
+            return f"{said} (the image's bootstrap stopped with {code.group(0)} before calling the Runtime API)"
         failed = e["kind"] == schema.INIT_ERROR or (e["kind"] == schema.INVOKE_END and e.get("status") != "ok")
         if failed and is_config_error(e.get("error_type"), e.get("error_message")):
             return " ".join(error_text(e).split())
